@@ -1,0 +1,9 @@
+"""mx_rec: embedding tables with unbounded vocabularies for TensorFlow 2.15.
+
+Public entry points:
+  mx_rec.util.initialize.init / terminate_config_initializer
+  mx_rec.core.embedding.create_table / sparse_lookup
+  mx_rec.optimizers.{gradient_descent,adagrad,lazy_adam,ftrl}.create_hash_optimizer
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,134 @@
+"""Public table API: create_table() and sparse_lookup(), named as in mxRec."""
+
+import numpy as np
+import tensorflow as tf
+
+from mx_rec.core import lookup
+from mx_rec.core.sparse_table import SparseTable
+from mx_rec.libasc import _libasc
+from mx_rec.util.initialize import get_config
+from mx_rec.util.validation import check_int
+
+_KEY_DTYPES = (tf.int32, tf.int64)
+
+
+def _as_key_dtype(key_dtype):
+    try:
+        dtype = tf.as_dtype(key_dtype)
+    except TypeError:
+        dtype = None
+    if dtype not in _KEY_DTYPES:
+        raise TypeError(f"key_dtype must be tf.int32 or tf.int64, got {key_dtype!r}")
+    return dtype
+
+
+def _check_initializer(emb_initializer):
+    if emb_initializer is None:
+        return tf.compat.v1.truncated_normal_initializer(stddev=0.05)
+    if not callable(emb_initializer):
+        raise TypeError("emb_initializer must be a TF initializer (callable taking shape and "
+                        f"dtype), got {emb_initializer!r}")
+    return emb_initializer
+
+
+def _check_default_value(default_value, dim):
+    value = np.asarray(default_value, dtype=np.float32)
+    if value.ndim == 0:
+        return np.full([dim], value, np.float32)
+    if value.shape != (dim,):
+        raise ValueError(f"default_value must be a scalar or have shape [{dim}] (dim), "
+                         f"got shape {list(value.shape)}")
+    return value
+
+
+def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_size=None,
+                 host_vocabulary_size=0, ssd_vocabulary_size=0, ssd_data_path=None,
+                 default_value=0.0):
+    """Creates an embedding table whose vocabulary is not fixed in advance.
+
+    Args:
+      key_dtype: tf.int64 or tf.int32, the dtype of the ids users feed.
+      dim: embedding width, 1..8192.
+      name: unique table name.
+      emb_initializer: any TF initializer; new keys' rows are drawn from it
+        when the key is first seen in training.
+      device_vocabulary_size: rows of the device tier (HBM mode: the whole
+        table). Without dynamic expansion (init(use_dynamic_expansion=...))
+        inserting more keys is an error naming the table and sizes.
+      host_vocabulary_size, ssd_vocabulary_size, ssd_data_path: DDR and SSD
+        tiers (not available yet; must stay 0/None).
+      default_value: what eval lookups (is_train=False) read for keys the table
+        does not hold: a scalar or a [dim] vector.
+
+    Returns:
+      A SparseTable to pass to sparse_lookup().
+    """
+    config = get_config()
+    dtype = _as_key_dtype(key_dtype)
+    dim = check_int("dim", dim, 1, _libasc.MAX_DIM)
+    if device_vocabulary_size is None:
+        raise ValueError("device_vocabulary_size is required: the number of device rows, "
+                         f"in [1, {_libasc.MAX_CAPACITY}]")
+    device_vocabulary_size = check_int("device_vocabulary_size", device_vocabulary_size, 1,
+                                       _libasc.MAX_CAPACITY)
+    check_int("host_vocabulary_size", host_vocabulary_size, 0, 0)
+    check_int("ssd_vocabulary_size", ssd_vocabulary_size, 0, 0)
+    if ssd_data_path is not None:
+        raise ValueError("ssd_data_path is only used with ssd_vocabulary_size > 0, which is not "
+                         "available yet")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if name in config.tables and not config.tables[name].released:
+        raise ValueError(f"name: a table named '{name}' already exists")
+    table = SparseTable(name=name, key_dtype=dtype, dim=dim,
+                        initializer=_check_initializer(emb_initializer),
+                        device_vocabulary_size=device_vocabulary_size,
+                        dynamic_expansion=config.use_dynamic_expansion,
+                        default_value=_check_default_value(default_value, dim))
+    config.tables[name] = table
+    return table
+
+
+def sparse_lookup(table, ids, send_count=None, is_train=True, name=None, modify_graph=False,
+                  batch=None, access_and_evict_config=None):
+    """Looks ids up in `table`: the result has shape ids.shape + [dim].
+
+    Training lookups (is_train=True) insert unseen ids and initialise their
+    rows; eval lookups read `default_value` for them and insert nothing. A table
+    may be looked up several times per step.
+
+    Args:
+      table: a SparseTable from create_table().
+      ids: integer tensor of any shape (int32 or int64).
+      send_count: static-shape mode (init(use_dynamic=False)) only: the number
+        of unique ids one batch of this lookup may hold; unique ids are padded
+        to it. Required there, ignored in dynamic mode.
+      is_train: training (insert + gradients) or eval (read only).
+      name: name scope of the lookup's ops.
+      modify_graph, batch, access_and_evict_config: automatic graph
+        modification and feature admission (not available yet).
+    """
+    config = get_config()
+    if not isinstance(table, SparseTable):
+        raise TypeError(f"table must be a SparseTable from create_table(), got {table!r}")
+    table.check_usable()
+    if modify_graph or batch is not None or access_and_evict_config is not None:
+        raise NotImplementedError("modify_graph, batch and access_and_evict_config are not "
+                                  "available yet")
+    if not isinstance(is_train, bool):
+        raise TypeError(f"is_train must be a bool, got {is_train!r}")
+    ids = tf.convert_to_tensor(ids)
+    if not ids.dtype.is_integer or ids.dtype not in (tf.int32, tf.int64):
+        raise TypeError(f"ids must be an int32 or int64 tensor, got {ids.dtype.name}")
+    # int64 ids on an int32 table are checked per key when the step runs: one
+    # beyond int32 range fails the step with InvalidArgumentError.
+    static_count = 0
+    if not config.use_dynamic:
+        if send_count is None:
+            raise ValueError("send_count is required in static shape mode "
+                             "(init(use_dynamic=False)): the most unique ids one batch holds")
+        static_count = check_int("send_count", send_count, 1, 2**31 - 1)
+    elif send_count is not None:
+        check_int("send_count", send_count, 1, 2**31 - 1)
+    with tf.compat.v1.name_scope(name, default_name=f"{table.name}_lookup"):
+        return lookup.build(table, ids, static_count, is_train)

@@ -1,0 +1,74 @@
+"""Builds the graph of one sparse_lookup (see DESIGN.md, "Data path").
+
+  ids -> AscDedup -> unique keys, restore index
+      -> train: AscFindOrInsert -> slots, is_new, capacity
+                AscEnsureRows (expandable tables) -> initialise new rows
+                -> gather rows by slot
+      -> eval:  AscFind -> gather rows, default value where absent
+      -> gather by restore -> reshape to ids.shape + [dim]
+
+The gradient a hash optimizer needs is d(loss)/d(rows), the [unique, dim]
+tensor read here: duplicates of a key are summed into its row by the
+gradient of the final gather.
+"""
+
+import tensorflow as tf
+
+from mx_rec.core.sparse_table import LOOKUP_RECORDS, LookupRecord
+from mx_rec.ops import asc_ops
+
+
+def build(table, ids, static_count, is_train):
+    flat = tf.reshape(ids, [-1])
+    unique, restore, _, n_valid = asc_ops.dedup(flat, send_count=static_count)
+    if is_train:
+        rows = _train_rows(table, unique, n_valid, static_count)
+    else:
+        rows = _eval_rows(table, unique)
+    emb = tf.gather(rows, restore)
+    out_shape = tf.concat([tf.shape(ids), [table.dim]], axis=0)
+    emb = tf.reshape(emb, out_shape)
+    emb.set_shape(ids.shape.concatenate([table.dim]))
+    return emb
+
+
+def _train_rows(table, unique, n_valid, static_count):
+    slots, is_new, capacity = asc_ops.find_or_insert(table.name, unique, n_valid)
+    grown = table.ensure_rows(table.variable, capacity, 0.0)
+    with tf.control_dependencies([grown]):
+        new_pos = tf.reshape(tf.where(is_new), [-1])
+        new_slots = tf.gather(slots, new_pos)
+        values = _new_row_values(table, tf.size(new_slots), new_pos, static_count)
+        init = table.variable.scatter_update(tf.IndexedSlices(values, new_slots))
+    with tf.control_dependencies([init]):
+        rows = table.variable.sparse_read(slots)
+    tf.compat.v1.add_to_collection(
+        LOOKUP_RECORDS, LookupRecord(table=table, rows=rows, slots=slots, is_new=is_new,
+                                     n_valid=n_valid))
+    return rows
+
+
+def _new_row_values(table, n_new, new_pos, static_count):
+    """Initial rows for the new keys, drawn from the table's initializer.
+
+    Initializers that need a static shape (fan-based ones) are called with the
+    static bound of the batch (send_count) and the new keys' rows picked out.
+    """
+    try:
+        return table.initializer(tf.stack([n_new, table.dim]), dtype=tf.float32)
+    except (TypeError, ValueError) as err:
+        if not static_count:
+            raise ValueError(
+                f"emb_initializer of table '{table.name}' cannot produce a dynamic number of "
+                f"rows ({err}); use an initializer that accepts a shape tensor or static shape "
+                "mode (init(use_dynamic=False) with send_count)") from err
+    block = table.initializer([static_count, table.dim], dtype=tf.float32)
+    return tf.gather(block, new_pos)
+
+
+def _eval_rows(table, unique):
+    slots = asc_ops.find(table.name, unique)
+    found = slots >= 0
+    rows = table.variable.sparse_read(tf.maximum(slots, 0))
+    default = tf.constant(table.default_value, tf.float32)
+    return tf.where(found[:, None], rows, default[None, :])

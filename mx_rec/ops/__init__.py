@@ -1,0 +1,1 @@
+"""Python wrappers of mx_rec's TensorFlow custom ops."""

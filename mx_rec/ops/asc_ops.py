@@ -1,0 +1,44 @@
+"""Thin wrappers over the kernels in libasc_tf_ops.so.
+
+The op library is loaded once, lazily, after _libasc so that both resolve the
+same libasc.so.
+"""
+
+import functools
+
+import tensorflow as tf
+
+from mx_rec.libasc import OP_LIBRARY, _libasc  # noqa: F401  (_libasc loads libasc.so first)
+
+
+@functools.lru_cache(maxsize=None)
+def _ops():
+    return tf.load_op_library(OP_LIBRARY)
+
+
+def dedup(keys, send_count=0, name=None):
+    """De-duplicates a 1-D batch of int32/int64 keys.
+
+    Returns (unique, restore, counts, n_valid): unique keys in order of first
+    occurrence, restore indices with unique[restore] == keys, occurrence counts,
+    and the number of real unique keys. With send_count > 0 unique/counts are
+    padded to exactly send_count.
+    """
+    return _ops().asc_dedup(keys, send_count=send_count, name=name)
+
+
+def find_or_insert(table_name, unique_keys, n_valid=None, name=None):
+    """(slots int64, is_new bool, capacity int64) for unique keys, inserting absent ones."""
+    if n_valid is None:
+        n_valid = tf.size(unique_keys, out_type=tf.int32)
+    return _ops().asc_find_or_insert(unique_keys, n_valid, table_name=table_name, name=name)
+
+
+def find(table_name, keys, name=None):
+    """Slots of keys (int64), -1 for keys the table does not hold. Never inserts."""
+    return _ops().asc_find(keys, table_name=table_name, name=name)
+
+
+def ensure_rows(variable, rows, fill=0.0, name=None):
+    """Grows a float32 [n, dim] resource variable in place to at least `rows` rows."""
+    return _ops().asc_ensure_rows(variable.handle, rows, tf.constant(fill, tf.float32), name=name)

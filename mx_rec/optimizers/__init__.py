@@ -1,0 +1,1 @@
+"""Hash optimizers: update only the table rows a step touched."""

@@ -1,0 +1,27 @@
+"""Sparse Adagrad (same rule as tf.compat.v1.train.AdagradOptimizer's sparse path)."""
+
+import tensorflow as tf
+
+from mx_rec.optimizers.base import HashOptimizer
+
+
+class AdagradHashOptimizer(HashOptimizer):
+    def __init__(self, learning_rate, initial_accumulator_value, name):
+        super().__init__(learning_rate, name)
+        if not initial_accumulator_value > 0:
+            raise ValueError("initial_accumulator_value must be > 0, got "
+                             f"{initial_accumulator_value!r}")
+        self._initial_accumulator_value = float(initial_accumulator_value)
+
+    def _state_specs(self):
+        return [("accumulator", self._initial_accumulator_value)]
+
+    def _apply_rows(self, table, slots, grads, state):
+        return tf.raw_ops.ResourceSparseApplyAdagrad(
+            var=table.variable.handle, accum=state["accumulator"].handle, lr=self._lr(),
+            grad=grads, indices=slots, use_locking=True)
+
+
+def create_hash_optimizer(learning_rate=0.001, initial_accumulator_value=0.1, name="AdagradHash"):
+    """Adagrad for sparse tables: accum += g^2; row -= lr * g / sqrt(accum)."""
+    return AdagradHashOptimizer(learning_rate, initial_accumulator_value, name)

@@ -1,0 +1,150 @@
+"""HashOptimizer: the common half of every sparse-table optimizer.
+
+compute_gradients() differentiates the loss with respect to the rows each
+training lookup read (one [unique, dim] tensor per lookup). apply_gradients()
+groups those by table, merges several lookups of one table (their slots may
+overlap, so gradients are summed per slot), resets the state of rows that were
+just (re)assigned to a new key, and hands (slots, grads) to the subclass's
+update rule. Dense variables are never touched: pair this with an ordinary TF
+optimizer for them.
+"""
+
+import collections
+
+import tensorflow as tf
+
+from mx_rec.core.sparse_table import LOOKUP_RECORDS
+
+
+class HashOptimizer:
+    """Base class; subclasses define _state_specs() and _apply_rows()."""
+
+    def __init__(self, learning_rate, name):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name must be a non-empty string, got {name!r}")
+        if not tf.is_tensor(learning_rate):
+            if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
+                    or learning_rate <= 0:
+                raise ValueError(f"learning_rate must be a number > 0, got {learning_rate!r}")
+        self._name = name
+        self._learning_rate = learning_rate
+
+    @property
+    def name(self):
+        return self._name
+
+    # ---- subclass interface ------------------------------------------------------
+
+    def _state_specs(self):
+        """[(slot_name, initial value)] of the per-row state this rule keeps."""
+        return []
+
+    def _apply_rows(self, table, slots, grads, state):
+        """Returns the op updating table rows `slots` with summed `grads`.
+
+        `state` maps slot_name -> tf.Variable beside the table's rows.
+        """
+        raise NotImplementedError
+
+    def _finish(self, update_ops):
+        """Op run after all tables are updated (e.g. Adam's beta powers)."""
+        return tf.group(*update_ops)
+
+    # ---- public API ----------------------------------------------------------------
+
+    def compute_gradients(self, loss, var_list=None):
+        """[(grad, rows)] for every training lookup that `loss` depends on.
+
+        Args:
+          loss: scalar tensor.
+          var_list: optional list of SparseTables to restrict the update to.
+        """
+        records = self._records(var_list)
+        if not records:
+            return []
+        grads = tf.gradients(loss, [r.rows for r in records])
+        pairs = []
+        for record, grad in zip(records, grads):
+            if grad is None:
+                continue
+            if isinstance(grad, tf.IndexedSlices):
+                # Duplicated keys: sum their gradients into the key's row.
+                grad = tf.math.unsorted_segment_sum(grad.values, grad.indices,
+                                                    tf.shape(record.rows)[0])
+            pairs.append((grad, record.rows))
+        return pairs
+
+    def apply_gradients(self, grads_and_vars, global_step=None, name=None):
+        """Applies [(grad, rows)] from compute_gradients(); returns the train op."""
+        by_rows = {r.rows.ref(): r for r in tf.compat.v1.get_collection(LOOKUP_RECORDS)}
+        per_table = collections.OrderedDict()
+        for grad, rows in grads_and_vars:
+            if grad is None:
+                continue
+            record = by_rows.get(rows.ref())
+            if record is None:
+                raise ValueError(f"grads_and_vars: {rows} is not the rows tensor of a training "
+                                 "sparse_lookup in this graph")
+            per_table.setdefault(record.table.name, []).append((grad, record))
+        with tf.compat.v1.name_scope(name, default_name=self._name):
+            updates = [self._apply_table(entries) for entries in per_table.values()]
+            train_op = self._finish(updates)
+            if global_step is not None:
+                with tf.control_dependencies([train_op]):
+                    train_op = tf.compat.v1.assign_add(global_step, 1).op
+        return train_op
+
+    def minimize(self, loss, global_step=None, var_list=None, name=None):
+        """compute_gradients + apply_gradients; no-op when loss uses no table."""
+        return self.apply_gradients(self.compute_gradients(loss, var_list),
+                                    global_step=global_step, name=name)
+
+    # ---- internals -------------------------------------------------------------------
+
+    def _records(self, var_list):
+        records = tf.compat.v1.get_collection(LOOKUP_RECORDS)
+        if var_list is None:
+            return records
+        names = {getattr(t, "name", None) for t in var_list}
+        return [r for r in records if r.table.name in names]
+
+    def _apply_table(self, entries):
+        table = entries[0][1].table
+        slots, grads, is_new = [], [], []
+        for grad, record in entries:
+            n = record.n_valid  # drop static-shape padding
+            slots.append(record.slots[:n])
+            grads.append(grad[:n])
+            is_new.append(record.is_new[:n])
+        if len(entries) == 1:
+            slots, grads, is_new = slots[0], grads[0], is_new[0]
+        else:
+            # Several lookups of one table may share slots: one update per slot.
+            all_slots = tf.concat(slots, 0)
+            slots, idx = tf.unique(all_slots)
+            count = tf.size(slots)
+            grads = tf.math.unsorted_segment_sum(tf.concat(grads, 0), idx, count)
+            is_new = tf.cast(tf.math.unsorted_segment_max(
+                tf.cast(tf.concat(is_new, 0), tf.int32), idx, count), tf.bool)
+        state = {}
+        prepare = []
+        if self._state_specs():
+            new_slots = tf.boolean_mask(slots, is_new)
+            for slot_name, init_value in self._state_specs():
+                entry = table.state_slot(self._name, slot_name, init_value)
+                state[slot_name] = entry.variable
+                grown = table.ensure_rows(entry.variable, tf.shape(table.variable,
+                                                                   out_type=tf.int64)[0],
+                                          init_value)
+                with tf.control_dependencies([grown]):
+                    # A freshly assigned row starts from the rule's initial state,
+                    # whatever an earlier owner of the slot left there.
+                    fill = tf.fill(tf.stack([tf.size(new_slots), table.dim]),
+                                   tf.constant(init_value, tf.float32))
+                    prepare.append(entry.variable.scatter_update(
+                        tf.IndexedSlices(fill, new_slots)))
+        with tf.control_dependencies(prepare):
+            return self._apply_rows(table, slots, grads, state)
+
+    def _lr(self):
+        return tf.convert_to_tensor(self._learning_rate, tf.float32)

@@ -1,0 +1,81 @@
+"""Process-wide configuration: init() before creating tables, terminate at the end.
+
+Mirrors mxRec's `mx_rec.util.initialize` so existing scripts keep their calls.
+"""
+
+import dataclasses
+from typing import Dict, Optional
+
+from mx_rec.util.validation import check_bool, check_int
+
+
+@dataclasses.dataclass
+class Config:
+    """What init() fixed for the lifetime of this process' tables."""
+
+    use_dynamic: bool = True
+    use_dynamic_expansion: bool = False
+    # Step counts are informational: nothing in mx_rec needs them to stop or to
+    # avoid a hang, they only feed logging and hooks that ask for them.
+    train_steps: Optional[int] = None
+    eval_steps: Optional[int] = None
+    save_steps: Optional[int] = None
+    max_steps: Optional[int] = None
+    tables: Dict[str, object] = dataclasses.field(default_factory=dict)
+
+
+_config: Optional[Config] = None
+
+
+def init(use_dynamic=True, use_dynamic_expansion=False, train_steps=None, eval_steps=None,
+         save_steps=None, max_steps=None):
+    """Initialises mx_rec for this process.
+
+    Args:
+      use_dynamic: True for dynamic shapes (exact unique-key counts per batch);
+        False for static shapes, where every lookup pads its unique keys to
+        `send_count` and more unique keys than that is an error.
+      use_dynamic_expansion: let a full device tier grow (geometrically)
+        instead of failing the step.
+      train_steps, eval_steps, save_steps, max_steps: optional step counts,
+        kept for hooks and logging; never required.
+    """
+    global _config
+    if _config is not None:
+        raise RuntimeError("mx_rec is already initialised; call terminate_config_initializer() "
+                           "before init() again")
+    counts = {}
+    for name, value in (("train_steps", train_steps), ("eval_steps", eval_steps),
+                        ("save_steps", save_steps), ("max_steps", max_steps)):
+        counts[name] = None if value is None else check_int(name, value, -1)
+    _config = Config(use_dynamic=check_bool("use_dynamic", use_dynamic),
+                     use_dynamic_expansion=check_bool("use_dynamic_expansion",
+                                                      use_dynamic_expansion),
+                     **counts)
+    return _config
+
+
+def get_config() -> Config:
+    """The active configuration; RuntimeError if init() was not called."""
+    if _config is None:
+        raise RuntimeError("mx_rec is not initialised: call mx_rec.util.initialize.init() first "
+                           "(or again, after terminate_config_initializer())")
+    return _config
+
+
+def is_initialized() -> bool:
+    return _config is not None
+
+
+def terminate_config_initializer():
+    """Releases every table's keys in libasc and forgets the configuration.
+
+    Graphs that still reference released tables fail with a clear error when
+    run; the TF variables themselves belong to their graph and are untouched.
+    """
+    global _config
+    if _config is None:
+        return
+    for table in list(_config.tables.values()):
+        table.release()
+    _config = None

@@ -1,0 +1,20 @@
+"""Argument checks that raise exceptions naming the argument and its range."""
+
+import numbers
+
+
+def check_int(name, value, low, high=None):
+    """Returns value as int if it is an integer in [low, high]; raises otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        upper = "inf" if high is None else str(high)
+        raise ValueError(f"{name} must be in [{low}, {upper}], got {value}")
+    return value
+
+
+def check_bool(name, value):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return value

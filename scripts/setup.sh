@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what mx_rec needs and builds it in place. Idempotent: a second run
+# only rebuilds what changed. Usage: bash scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+
+# Debian packages: C++ compiler, GoogleTest, RocksDB (SSD tier).
+need=()
+command -v g++ >/dev/null 2>&1 || need+=(g++)
+for pkg in libgtest-dev librocksdb-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+
+# Python packages. TF 2.15.1 is the last release with tf.estimator and Keras 2;
+# it needs numpy < 2.
+$PY -m pip install -q --disable-pip-version-check \
+  "tensorflow-cpu==2.15.1" "numpy<2" "pybind11>=2.10" "pytest>=7" "cmake>=3.18" "setuptools>=61" wheel
+
+# Build libasc, _libasc and the op library into mx_rec/libasc/ and install the
+# package in editable mode.
+$PY -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .

@@ -1,0 +1,148 @@
+// _libasc: the Python binding of libasc.
+//
+// Thin by design: argument conversion, GIL release around batched calls, and
+// one translation of asc::Status into Python exceptions. Table logic lives in
+// the core; the TF op library reaches the same tables through the same
+// process-wide registry.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "asc/key_dedup.h"
+#include "asc/table.h"
+#include "asc/table_registry.h"
+
+namespace py = pybind11;
+
+namespace {
+
+using KeyArray = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
+// InvalidArgument/AlreadyExists are the caller's fault (ValueError); a missing
+// table is a LookupError; a full tier is a MemoryError-like RuntimeError.
+void ThrowIfError(const asc::Status& s) {
+  using asc::StatusCode;
+  switch (s.code()) {
+    case StatusCode::kOk: return;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kAlreadyExists: throw py::value_error(s.message());
+    case StatusCode::kNotFound: throw py::key_error(s.message());
+    default: throw std::runtime_error(s.message());
+  }
+}
+
+std::shared_ptr<asc::Table> GetTable(const std::string& name) {
+  auto table = asc::TableRegistry::Global().Get(name);
+  if (!table) throw py::key_error("no libasc table named '" + name + "'");
+  return table;
+}
+
+asc::KeyType ParseKeyType(const std::string& key_type) {
+  if (key_type == "int64") return asc::KeyType::kInt64;
+  if (key_type == "int32") return asc::KeyType::kInt32;
+  throw py::value_error("key_type must be 'int32' or 'int64', got '" + key_type + "'");
+}
+
+void CreateTable(const std::string& name, const std::string& key_type, int64_t dim,
+                 int64_t device_capacity, bool dynamic_expansion, double growth_factor) {
+  asc::TableOptions options;
+  options.name = name;
+  options.key_type = ParseKeyType(key_type);
+  options.dim = dim;
+  options.device_capacity = device_capacity;
+  options.dynamic_expansion = dynamic_expansion;
+  options.growth_factor = growth_factor;
+  std::shared_ptr<asc::Table> table;
+  ThrowIfError(asc::TableRegistry::Global().Create(options, &table));
+}
+
+py::tuple FindOrInsert(const std::string& name, KeyArray keys) {
+  auto table = GetTable(name);
+  const int64_t n = keys.size();
+  py::array_t<int64_t> slots(n);
+  py::array_t<bool> is_new(n);
+  int64_t capacity = 0;
+  asc::Status s;
+  {
+    py::gil_scoped_release release;
+    s = table->FindOrInsert<int64_t>(n, keys.data(), slots.mutable_data(), is_new.mutable_data(),
+                                     &capacity);
+  }
+  ThrowIfError(s);
+  return py::make_tuple(slots, is_new, capacity);
+}
+
+py::array_t<int64_t> Find(const std::string& name, KeyArray keys) {
+  auto table = GetTable(name);
+  py::array_t<int64_t> slots(keys.size());
+  {
+    py::gil_scoped_release release;
+    table->Find<int64_t>(keys.size(), keys.data(), slots.mutable_data());
+  }
+  return slots;
+}
+
+int64_t Erase(const std::string& name, KeyArray keys) {
+  auto table = GetTable(name);
+  py::gil_scoped_release release;
+  return table->Erase<int64_t>(keys.size(), keys.data());
+}
+
+py::tuple Snapshot(const std::string& name) {
+  auto table = GetTable(name);
+  std::vector<int64_t> keys, slots;
+  {
+    py::gil_scoped_release release;
+    table->Snapshot(&keys, &slots);
+  }
+  return py::make_tuple(py::array_t<int64_t>(keys.size(), keys.data()),
+                        py::array_t<int64_t>(slots.size(), slots.data()));
+}
+
+py::tuple Dedup(KeyArray keys) {
+  const int64_t n = keys.size();
+  std::vector<int64_t> unique(n);
+  std::vector<int32_t> counts(n);
+  py::array_t<int32_t> restore(n);
+  int64_t n_unique = 0;
+  {
+    py::gil_scoped_release release;
+    n_unique = asc::DedupKeys<int64_t>(n, keys.data(), unique.data(), counts.data(),
+                                       restore.mutable_data());
+  }
+  return py::make_tuple(py::array_t<int64_t>(n_unique, unique.data()),
+                        py::array_t<int32_t>(n_unique, counts.data()), restore);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_libasc, m) {
+  m.doc() = "libasc: key->slot tables of mx_rec (process-wide registry)";
+  m.attr("MAX_DIM") = asc::TableOptions::kMaxDim;
+  m.attr("MAX_CAPACITY") = asc::TableOptions::kMaxCapacity;
+  m.def("create_table", &CreateTable, py::arg("name"), py::arg("key_type"), py::arg("dim"),
+        py::arg("device_capacity"), py::arg("dynamic_expansion") = false,
+        py::arg("growth_factor") = 2.0,
+        "Creates a table in the process-wide registry; ValueError for bad options or a taken name.");
+  m.def("drop_table", [](const std::string& name) { ThrowIfError(asc::TableRegistry::Global().Drop(name)); },
+        py::arg("name"));
+  m.def("clear_tables", [] { asc::TableRegistry::Global().Clear(); });
+  m.def("table_names", [] { return asc::TableRegistry::Global().Names(); });
+  m.def("has_table", [](const std::string& name) { return asc::TableRegistry::Global().Get(name) != nullptr; },
+        py::arg("name"));
+  m.def("table_size", [](const std::string& name) { return GetTable(name)->size(); }, py::arg("name"));
+  m.def("table_capacity", [](const std::string& name) { return GetTable(name)->capacity(); },
+        py::arg("name"));
+  m.def("table_memory_bytes", [](const std::string& name) { return GetTable(name)->memory_bytes(); },
+        py::arg("name"));
+  m.def("find_or_insert", &FindOrInsert, py::arg("name"), py::arg("keys"),
+        "(slots, is_new, capacity) for unique int64 keys, inserting absent ones.");
+  m.def("find", &Find, py::arg("name"), py::arg("keys"), "Slots of keys, -1 where absent.");
+  m.def("erase", &Erase, py::arg("name"), py::arg("keys"), "Removes keys; returns how many were held.");
+  m.def("snapshot", &Snapshot, py::arg("name"), "(keys, slots) of every entry.");
+  m.def("dedup", &Dedup, py::arg("keys"), "(unique, counts, restore) of a batch of int64 keys.");
+}
