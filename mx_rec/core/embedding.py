@@ -71,8 +71,11 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
                          f"in [1, {_libasc.MAX_CAPACITY}]")
     device_vocabulary_size = check_int("device_vocabulary_size", device_vocabulary_size, 1,
                                        _libasc.MAX_CAPACITY)
-    check_int("host_vocabulary_size", host_vocabulary_size, 0, 0)
-    check_int("ssd_vocabulary_size", ssd_vocabulary_size, 0, 0)
+    for arg, value in (("host_vocabulary_size", host_vocabulary_size),
+                       ("ssd_vocabulary_size", ssd_vocabulary_size)):
+        if check_int(arg, value, 0) > 0:
+            raise NotImplementedError(f"{arg} > 0 (DDR/SSD tiering) is not available yet; "
+                                      "use device_vocabulary_size with dynamic expansion")
     if ssd_data_path is not None:
         raise ValueError("ssd_data_path is only used with ssd_vocabulary_size > 0, which is not "
                          "available yet")

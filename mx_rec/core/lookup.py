@@ -22,7 +22,9 @@ def build(table, ids, static_count, is_train):
     flat = tf.reshape(ids, [-1])
     unique, restore, _, n_valid = asc_ops.dedup(flat, send_count=static_count)
     if is_train:
-        rows = _train_rows(table, unique, n_valid, static_count)
+        # Most unique keys a batch can hold, when the graph knows it.
+        bound = static_count or flat.shape[0]
+        rows = _train_rows(table, unique, n_valid, bound)
     else:
         rows = _eval_rows(table, unique)
     emb = tf.gather(rows, restore)
@@ -32,37 +34,44 @@ def build(table, ids, static_count, is_train):
     return emb
 
 
-def _train_rows(table, unique, n_valid, static_count):
-    slots, is_new, capacity = asc_ops.find_or_insert(table.name, unique, n_valid)
+def _train_rows(table, unique, n_valid, bound):
+    # Training lookups of one table run in construction order: a key inserted
+    # by an earlier lookup of this step must have its initial row written
+    # before a later lookup that merely finds it reads that row.
+    with tf.control_dependencies(table.previous_train_reads()):
+        slots, is_new, capacity = asc_ops.find_or_insert(table.name, unique, n_valid)
     grown = table.ensure_rows(table.variable, capacity, 0.0)
     with tf.control_dependencies([grown]):
         new_pos = tf.reshape(tf.where(is_new), [-1])
         new_slots = tf.gather(slots, new_pos)
-        values = _new_row_values(table, tf.size(new_slots), new_pos, static_count)
+        values = _new_row_values(table, tf.size(new_slots), new_pos, bound)
         init = table.variable.scatter_update(tf.IndexedSlices(values, new_slots))
     with tf.control_dependencies([init]):
         rows = table.variable.sparse_read(slots)
+    table.note_train_read(rows)
     tf.compat.v1.add_to_collection(
         LOOKUP_RECORDS, LookupRecord(table=table, rows=rows, slots=slots, is_new=is_new,
-                                     n_valid=n_valid))
+                                     n_valid=n_valid, capacity=capacity))
     return rows
 
 
-def _new_row_values(table, n_new, new_pos, static_count):
+def _new_row_values(table, n_new, new_pos, bound):
     """Initial rows for the new keys, drawn from the table's initializer.
 
-    Initializers that need a static shape (fan-based ones) are called with the
-    static bound of the batch (send_count) and the new keys' rows picked out.
+    Initializers that refuse a shape tensor (constant and fan-based ones) are
+    called with the static bound of the batch (send_count, or the ids' static
+    size) and the new keys' rows picked out of that block.
     """
     try:
         return table.initializer(tf.stack([n_new, table.dim]), dtype=tf.float32)
-    except (TypeError, ValueError) as err:
-        if not static_count:
+    except (TypeError, ValueError, NotImplementedError) as err:
+        if not bound:
             raise ValueError(
                 f"emb_initializer of table '{table.name}' cannot produce a dynamic number of "
-                f"rows ({err}); use an initializer that accepts a shape tensor or static shape "
-                "mode (init(use_dynamic=False) with send_count)") from err
-    block = table.initializer([static_count, table.dim], dtype=tf.float32)
+                f"rows ({err}); use an initializer that accepts a shape tensor, ids with a "
+                "static shape, or static shape mode (init(use_dynamic=False) with "
+                "send_count)") from err
+    block = table.initializer([bound, table.dim], dtype=tf.float32)
     return tf.gather(block, new_pos)
 
 

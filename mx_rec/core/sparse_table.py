@@ -8,6 +8,7 @@ step touched.
 """
 
 import dataclasses
+import weakref
 from typing import Dict, List
 
 import numpy as np
@@ -28,7 +29,7 @@ class LookupRecord:
 
     rows[i] is the device row of unique key i, read at slot slots[i]; the first
     n_valid entries are real (the rest is static-shape padding). is_new marks
-    keys inserted by this step.
+    keys inserted by this step; capacity is the table's device rows after it.
     """
 
     table: "SparseTable"
@@ -36,6 +37,7 @@ class LookupRecord:
     slots: tf.Tensor
     is_new: tf.Tensor
     n_valid: tf.Tensor
+    capacity: tf.Tensor
 
 
 @dataclasses.dataclass
@@ -60,6 +62,8 @@ class SparseTable:
         self.default_value = default_value
         self._released = False
         self._state_slots: Dict[str, StateSlot] = {}
+        # graph -> rows tensor of its latest training lookup (graphs may be freed)
+        self._last_train_read = weakref.WeakKeyDictionary()
         _libasc.create_table(name=name, key_type=key_dtype.name, dim=dim,
                              device_capacity=device_vocabulary_size,
                              dynamic_expansion=dynamic_expansion)
@@ -100,6 +104,16 @@ class SparseTable:
         if not self.dynamic_expansion:
             return tf.no_op()
         return asc_ops.ensure_rows(variable, capacity, fill)
+
+    # ---- lookup ordering ---------------------------------------------------------------
+
+    def previous_train_reads(self):
+        """[rows tensor of the latest training lookup in the default graph], or []."""
+        last = self._last_train_read.get(tf.compat.v1.get_default_graph())
+        return [] if last is None else [last]
+
+    def note_train_read(self, rows):
+        self._last_train_read[rows.graph] = rows
 
     # ---- lifecycle ---------------------------------------------------------------
 

@@ -126,6 +126,8 @@ class HashOptimizer:
             grads = tf.math.unsorted_segment_sum(tf.concat(grads, 0), idx, count)
             is_new = tf.cast(tf.math.unsorted_segment_max(
                 tf.cast(tf.concat(is_new, 0), tf.int32), idx, count), tf.bool)
+        # The state must cover every row this step's lookups may have added.
+        capacity = tf.reduce_max(tf.stack([record.capacity for _, record in entries]))
         state = {}
         prepare = []
         if self._state_specs():
@@ -133,9 +135,7 @@ class HashOptimizer:
             for slot_name, init_value in self._state_specs():
                 entry = table.state_slot(self._name, slot_name, init_value)
                 state[slot_name] = entry.variable
-                grown = table.ensure_rows(entry.variable, tf.shape(table.variable,
-                                                                   out_type=tf.int64)[0],
-                                          init_value)
+                grown = table.ensure_rows(entry.variable, capacity, init_value)
                 with tf.control_dependencies([grown]):
                     # A freshly assigned row starts from the rule's initial state,
                     # whatever an earlier owner of the slot left there.

@@ -1,0 +1,150 @@
+"""Each bad input raises an exception naming the argument and its allowed range,
+and leaves the tables that already exist intact."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mx_rec.core.embedding import create_table, sparse_lookup
+from mx_rec.libasc import _libasc
+from mx_rec.util.initialize import init, terminate_config_initializer
+
+
+@pytest.fixture
+def existing():
+    """An initialised mx_rec with one trained-on table holding keys 1..5."""
+    init()
+    table = create_table(tf.int64, 4, "existing", tf.compat.v1.ones_initializer(), 16)
+    emb = sparse_lookup(table, tf.constant([1, 2, 3, 4, 5], tf.int64))
+    sess = tf.compat.v1.Session()
+    sess.run(tf.compat.v1.global_variables_initializer())
+    before = sess.run(emb)
+    yield table, sess, emb, before
+    sess.close()
+
+
+def assert_intact(existing):
+    table, sess, emb, before = existing
+    assert table.size() == 5
+    np.testing.assert_array_equal(sess.run(emb), before)
+
+
+@pytest.mark.parametrize("key_dtype", [tf.float32, tf.string, "int16", None])
+def test_wrong_key_dtype(existing, key_dtype):
+    with pytest.raises(TypeError, match="key_dtype must be tf.int32 or tf.int64"):
+        create_table(key_dtype, 4, "t", None, 10)
+    assert_intact(existing)
+
+
+@pytest.mark.parametrize("dim", [0, -3, 8193])
+def test_dim_out_of_range(existing, dim):
+    with pytest.raises(ValueError, match=r"dim must be in \[1, 8192\]"):
+        create_table(tf.int64, dim, "t", None, 10)
+    assert_intact(existing)
+
+
+def test_dim_not_an_integer(existing):
+    with pytest.raises(TypeError, match="dim must be an integer"):
+        create_table(tf.int64, 4.5, "t", None, 10)
+
+
+@pytest.mark.parametrize("size", [0, -1])
+def test_device_vocabulary_size_not_positive(existing, size):
+    with pytest.raises(ValueError, match=r"device_vocabulary_size must be in \[1, "):
+        create_table(tf.int64, 4, "t", None, size)
+    assert_intact(existing)
+
+
+def test_duplicate_table_name(existing):
+    with pytest.raises(ValueError, match="'existing' already exists"):
+        create_table(tf.int64, 8, "existing", None, 100)
+    assert_intact(existing)
+    assert existing[0].dim == 4
+
+
+def test_float_ids(existing):
+    with pytest.raises(TypeError, match="ids must be an int32 or int64 tensor, got float32"):
+        sparse_lookup(existing[0], tf.constant([1.0, 2.0]))
+    assert_intact(existing)
+
+
+def test_int32_table_fed_int64_ids_beyond_range(existing):
+    small = create_table(tf.int32, 4, "small", None, 16)
+    ids = tf.compat.v1.placeholder(tf.int64, [None])
+    emb = sparse_lookup(small, ids)
+    sess = existing[1]
+    sess.run(tf.compat.v1.variables_initializer([small.variable]))
+    sess.run(emb, {ids: [7, 2**31 - 1, -2**31]})  # in range: fine
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)int32.*small.*4294967296"):
+        sess.run(emb, {ids: [8, 2**32]})
+    assert small.size() == 3, "a failed batch must insert nothing"
+    assert_intact(existing)
+
+
+def test_send_count_overflow_in_static_mode():
+    init(use_dynamic=False)
+    table = create_table(tf.int64, 4, "t", None, 100)
+    with pytest.raises(ValueError, match="send_count is required in static shape mode"):
+        sparse_lookup(table, tf.constant([1, 2]))
+    with pytest.raises(ValueError, match=r"send_count must be in \[1, "):
+        sparse_lookup(table, tf.constant([1, 2]), send_count=0)
+    ids = tf.compat.v1.placeholder(tf.int64, [None])
+    emb = sparse_lookup(table, ids, send_count=3)
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        assert sess.run(emb, {ids: [1, 2, 2, 3]}).shape == (4, 4)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="send_count=3 is smaller than the 4"):
+            sess.run(emb, {ids: [1, 2, 3, 4]})
+    assert table.size() == 3
+
+
+def test_capacity_overflow_without_expansion(existing):
+    table, sess, emb, before = existing
+    ids = tf.compat.v1.placeholder(tf.int64, [None])
+    more = sparse_lookup(table, ids)
+    sess.run(more, {ids: np.arange(100, 111)})  # 5 + 11 = 16 rows: exactly full
+    with pytest.raises(tf.errors.ResourceExhaustedError,
+                       match=r"table 'existing' is full: device_vocabulary_size=16"):
+        sess.run(more, {ids: [1, 2, 999]})
+    assert table.size() == 16, "the failed batch must not insert its other keys"
+    np.testing.assert_array_equal(sess.run(emb), before)
+
+
+def test_lookup_after_terminate(existing):
+    table, sess, emb, _ = existing
+    terminate_config_initializer()
+    with pytest.raises(RuntimeError, match="not initialised"):
+        sparse_lookup(table, tf.constant([1], tf.int64))
+    init()
+    with pytest.raises(RuntimeError, match="table 'existing' was released"):
+        sparse_lookup(table, tf.constant([1], tf.int64))
+    with pytest.raises(tf.errors.FailedPreconditionError, match="table 'existing' does not exist"):
+        sess.run(emb)  # a graph built before terminate fails cleanly too
+    assert not _libasc.has_table("existing")
+
+
+def test_create_table_before_init():
+    with pytest.raises(RuntimeError, match=r"call mx_rec.util.initialize.init\(\) first"):
+        create_table(tf.int64, 4, "t", None, 10)
+
+
+def test_init_twice():
+    init()
+    with pytest.raises(RuntimeError, match="already initialised"):
+        init()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(host_vocabulary_size=-1), r"host_vocabulary_size must be in \[0, "),
+    (dict(ssd_vocabulary_size=-5), r"ssd_vocabulary_size must be in \[0, "),
+    (dict(ssd_vocabulary_size=5), r"ssd_vocabulary_size > 0 \(DDR/SSD tiering\) is not available"),
+    (dict(default_value=[1.0, 2.0]), r"default_value must be a scalar or have shape \[4\]"),
+    (dict(emb_initializer=3), "emb_initializer must be a TF initializer"),
+    (dict(name=""), "name must be a non-empty string"),
+])
+def test_other_create_table_arguments(existing, kwargs, match):
+    args = dict(key_dtype=tf.int64, dim=4, name="t", device_vocabulary_size=10)
+    args.update(kwargs)
+    with pytest.raises((ValueError, TypeError, NotImplementedError), match=match):
+        create_table(**args)
+    assert_intact(existing)

@@ -1,0 +1,167 @@
+"""mx_rec tables train exactly like dense tf.nn.embedding_lookup tables.
+
+Two tables (one looked up twice), 200 steps, Zipf ids; the dense reference
+holds, for every key, the initial row mx_rec drew for it, and applies the same
+update rule to the touched rows only.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import model_harness as mh
+from mx_rec.core.embedding import create_table, sparse_lookup
+from mx_rec.core.sparse_table import LOOKUP_RECORDS
+from mx_rec.optimizers import adagrad, ftrl, gradient_descent, lazy_adam
+from mx_rec.util.initialize import init, terminate_config_initializer
+
+STEPS = 200
+DENSE_LR = 0.05
+
+
+class DenseLazyAdam:
+    """Reference lazy Adam on dense variables, written independently of mx_rec."""
+
+    def __init__(self, lr, b1=0.9, b2=0.999, eps=1e-8):
+        self.lr, self.b1, self.b2, self.eps = lr, b1, b2, eps
+
+    def minimize(self, loss, var_list):
+        b1p = tf.compat.v1.Variable(self.b1, trainable=False, use_resource=True)
+        b2p = tf.compat.v1.Variable(self.b2, trainable=False, use_resource=True)
+        lr_t = self.lr * tf.sqrt(1 - b2p) / (1 - b1p)
+        ops = []
+        for var, grad in zip(var_list, tf.gradients(loss, var_list)):
+            idx, pos = tf.unique(grad.indices)
+            g = tf.math.unsorted_segment_sum(grad.values, pos, tf.size(idx))
+            m = tf.compat.v1.Variable(tf.zeros_like(var.initial_value), trainable=False, use_resource=True)
+            v = tf.compat.v1.Variable(tf.zeros_like(var.initial_value), trainable=False, use_resource=True)
+            m_t = self.b1 * tf.gather(m, idx) + (1 - self.b1) * g
+            v_t = self.b2 * tf.gather(v, idx) + (1 - self.b2) * g * g
+            ops += [tf.compat.v1.scatter_update(m, idx, m_t), tf.compat.v1.scatter_update(v, idx, v_t),
+                    tf.compat.v1.scatter_sub(var, idx, lr_t * m_t / (tf.sqrt(v_t) + self.eps))]
+        with tf.control_dependencies(ops):
+            return tf.group(b1p.assign(b1p * self.b1), b2p.assign(b2p * self.b2))
+
+
+OPTIMIZERS = {
+    "sgd": (lambda: gradient_descent.create_hash_optimizer(0.5),
+            lambda: tf.compat.v1.train.GradientDescentOptimizer(0.5)),
+    "adagrad": (lambda: adagrad.create_hash_optimizer(0.2, initial_accumulator_value=0.1),
+                lambda: tf.compat.v1.train.AdagradOptimizer(0.2, initial_accumulator_value=0.1)),
+    "lazy_adam": (lambda: lazy_adam.create_hash_optimizer(0.02),
+                  lambda: DenseLazyAdam(0.02)),
+    "ftrl": (lambda: ftrl.create_hash_optimizer(0.2, l1_regularization_strength=0.001,
+                                                l2_regularization_strength=0.01),
+             lambda: tf.compat.v1.train.FtrlOptimizer(0.2, l1_regularization_strength=0.001,
+                                                      l2_regularization_strength=0.01)),
+}
+
+
+def run_mx_rec(opt_name, batches, device_a=512, device_b=256, expansion=False, use_dynamic=True):
+    """Trains on mx_rec tables; returns losses, initial and final rows per key."""
+    init(use_dynamic=use_dynamic, use_dynamic_expansion=expansion)
+    tf.compat.v1.set_random_seed(3)
+    ph = mh.placeholders()
+    init_fn = tf.compat.v1.random_uniform_initializer(-0.5, 0.5, seed=11)
+    ta = create_table(tf.int64, mh.DIM, "a", init_fn, device_a)
+    tb = create_table(tf.int32, mh.DIM, "b", init_fn, device_b)
+    kw = {} if use_dynamic else dict(send_count=mh.BATCH * 3)
+    e1 = sparse_lookup(ta, ph["f1"], **kw)
+    e2 = sparse_lookup(ta, ph["f2"], **kw)
+    e3 = sparse_lookup(tb, ph["f3"], **kw)
+    loss = mh.head(e1, e2, e3, ph["label"])
+    records = tf.compat.v1.get_collection(LOOKUP_RECORDS)
+    train = tf.group(
+        tf.compat.v1.train.GradientDescentOptimizer(DENSE_LR).minimize(loss),
+        OPTIMIZERS[opt_name][0]().minimize(loss))
+    first_rows = {"a": {}, "b": {}}  # slot -> row when the slot's key was new
+    losses = []
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        for batch in batches:
+            fetched = sess.run([loss, train, [(r.slots, r.is_new, r.rows) for r in records]],
+                               feed_dict={ph[k]: batch[k] for k in ("f1", "f2", "f3", "label")})
+            losses.append(fetched[0])
+            for record, (slots, is_new, rows) in zip(records, fetched[2]):
+                for s in np.flatnonzero(is_new):
+                    first_rows[record.table.name].setdefault(slots[s], rows[s])
+        values = {t.name: sess.run(t.variable) for t in (ta, tb)}
+    initial, final = {}, {}
+    for t in (ta, tb):
+        keys, slots = t.export_slots()
+        initial[t.name] = {k: first_rows[t.name][s] for k, s in zip(keys, slots)}
+        final[t.name] = {k: values[t.name][s] for k, s in zip(keys, slots)}
+    terminate_config_initializer()
+    return np.array(losses), initial, final
+
+
+def run_dense(opt_name, batches, keys_a, keys_b, initial):
+    """The same model on dense variables indexed by each key's rank."""
+    tf.compat.v1.set_random_seed(3)
+    ph = mh.placeholders()
+    ranks = dict(r1=tf.compat.v1.placeholder(tf.int64, [None, mh.F1]),
+                 r2=tf.compat.v1.placeholder(tf.int64, [None, mh.F2]),
+                 r3=tf.compat.v1.placeholder(tf.int64, [None, mh.F3]))
+
+    def table(keys, rows):
+        init_value = np.zeros([len(keys), mh.DIM], np.float32)
+        for i, k in enumerate(keys):
+            if int(k) in rows:
+                init_value[i] = rows[int(k)]
+        return tf.compat.v1.Variable(init_value, use_resource=True, trainable=False)
+
+    var_a = table(keys_a, initial["a"])
+    var_b = table(keys_b, initial["b"])
+    e1 = tf.nn.embedding_lookup(var_a, ranks["r1"])
+    e2 = tf.nn.embedding_lookup(var_a, ranks["r2"])
+    e3 = tf.nn.embedding_lookup(var_b, ranks["r3"])
+    loss = mh.head(e1, e2, e3, ph["label"])
+    train = tf.group(
+        tf.compat.v1.train.GradientDescentOptimizer(DENSE_LR).minimize(loss),
+        OPTIMIZERS[opt_name][1]().minimize(loss, var_list=[var_a, var_b]))
+    losses = []
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        for batch in batches:
+            feed = {ranks[k]: batch[k] for k in ("r1", "r2", "r3")}
+            feed[ph["label"]] = batch["label"]
+            losses.append(sess.run([loss, train], feed_dict=feed)[0])
+        a, b = sess.run([var_a, var_b])
+    final = {"a": {int(k): a[i] for i, k in enumerate(keys_a)},
+             "b": {int(k): b[i] for i, k in enumerate(keys_b)}}
+    return np.array(losses), final
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+def test_same_losses_as_dense_embedding_lookup(opt_name, fresh_graph):
+    keys_a, keys_b, batches = mh.make_data(STEPS)
+    mx_losses, initial, mx_final = run_mx_rec(opt_name, batches)
+    with tf.Graph().as_default():
+        dense_losses, dense_final = run_dense(opt_name, batches, keys_a, keys_b, initial)
+    assert np.all(np.isfinite(mx_losses))
+    assert mx_losses[-20:].mean() < mx_losses[:20].mean(), "the model should learn"
+    np.testing.assert_allclose(mx_losses, dense_losses, rtol=0, atol=1e-5)
+    for name in ("a", "b"):
+        assert len(mx_final[name]) > 50
+        # Rows accumulate 200 steps of round-off (dense SGD adds each duplicate's
+        # update separately, mx_rec sums the gradients first), hence 1e-4 here.
+        for key, row in mx_final[name].items():
+            np.testing.assert_allclose(row, dense_final[name][int(key)], rtol=0, atol=1e-4)
+
+
+def test_static_shape_mode_matches_dynamic(fresh_graph):
+    _, _, batches = mh.make_data(60)
+    dynamic, _, _ = run_mx_rec("adagrad", batches, use_dynamic=True)
+    with tf.Graph().as_default():
+        static, _, _ = run_mx_rec("adagrad", batches, use_dynamic=False)
+    np.testing.assert_allclose(dynamic, static, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "lazy_adam"])
+def test_dynamic_expansion_matches_presized_table(opt_name, fresh_graph):
+    _, _, batches = mh.make_data(STEPS, vocab_a=400)
+    presized, _, _ = run_mx_rec(opt_name, batches, device_a=512, device_b=256)
+    with tf.Graph().as_default():
+        grown, _, final = run_mx_rec(opt_name, batches, device_a=2, device_b=2, expansion=True)
+    assert len(final["a"]) >= 200, "table 'a' should grow from 2 rows to at least 100x"
+    np.testing.assert_allclose(grown, presized, rtol=0, atol=1e-6)

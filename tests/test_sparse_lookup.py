@@ -1,0 +1,160 @@
+"""sparse_lookup behaviour: shapes, eval reads, several tables, initializers."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mx_rec.core.embedding import create_table, sparse_lookup
+from mx_rec.core.sparse_table import TABLE_VARIABLES
+from mx_rec.optimizers import gradient_descent
+from mx_rec.util.initialize import init
+
+
+def run(*fetches, feed=None):
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        return sess.run(list(fetches), feed)
+
+
+@pytest.mark.parametrize("shape", [[7], [3, 4], [2, 3, 5], [1, 1, 1, 2]])
+def test_result_has_ids_shape_plus_dim(mx, shape):
+    table = create_table(tf.int64, 6, "t", None, 1000)
+    ids = np.random.RandomState(0).randint(0, 20, size=shape)
+    emb = sparse_lookup(table, tf.constant(ids, tf.int64))
+    assert emb.shape.as_list() == shape + [6]
+    (value,) = run(emb)
+    assert value.shape == tuple(shape) + (6,)
+    flat = value.reshape(-1, 6)
+    for i, k in enumerate(ids.reshape(-1)):  # same key, same row
+        np.testing.assert_array_equal(flat[i], flat[list(ids.reshape(-1)).index(k)])
+
+
+def test_unknown_batch_dimension(mx):
+    table = create_table(tf.int32, 3, "t", None, 100)
+    ids = tf.compat.v1.placeholder(tf.int32, [None, 2])
+    emb = sparse_lookup(table, ids)
+    assert emb.shape.as_list() == [None, 2, 3]
+    (value,) = run(emb, feed={ids: [[1, 2], [2, 3], [9, 9]]})
+    assert value.shape == (3, 2, 3)
+
+
+def test_eval_reads_default_for_unseen_keys_and_inserts_nothing(mx):
+    table = create_table(tf.int64, 4, "t", tf.compat.v1.ones_initializer(), 100,
+                         default_value=[0.0, -1.0, 2.0, 0.5])
+    train = sparse_lookup(table, tf.constant([10, 11], tf.int64))
+    ids = tf.compat.v1.placeholder(tf.int64, [None])
+    evaluated = sparse_lookup(table, ids, is_train=False)
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        sess.run(train)
+        value = sess.run(evaluated, {ids: [10, 12, 11, 13, 12]})
+    np.testing.assert_array_equal(value[[0, 2]], np.ones([2, 4]))
+    np.testing.assert_array_equal(value[[1, 3, 4]], np.tile([0.0, -1.0, 2.0, 0.5], (3, 1)))
+    assert table.size() == 2
+
+
+def test_eval_default_is_zero(mx):
+    table = create_table(tf.int64, 2, "t", None, 10)
+    (value,) = run(sparse_lookup(table, tf.constant([5], tf.int64), is_train=False))
+    np.testing.assert_array_equal(value, np.zeros([1, 2]))
+    assert table.size() == 0
+
+
+def test_several_tables_and_multi_lookup_share_rows(mx):
+    a = create_table(tf.int64, 4, "a", None, 100)
+    b = create_table(tf.int32, 2, "b", None, 100)
+    e1 = sparse_lookup(a, tf.constant([1, 2, 3], tf.int64))
+    e2 = sparse_lookup(a, tf.constant([3, 4], tf.int64))
+    e3 = sparse_lookup(b, tf.constant([1, 2], tf.int32))
+    v1, v2, v3 = run(e1, e2, e3)
+    np.testing.assert_array_equal(v1[2], v2[0])  # key 3 in both lookups of "a"
+    assert a.size() == 4 and b.size() == 2 and v3.shape == (2, 2)
+
+
+def test_new_key_in_one_lookup_read_by_the_next_sees_its_initial_row(mx):
+    table = create_table(tf.int64, 4, "t", tf.compat.v1.ones_initializer(), 1000)
+    ids = tf.compat.v1.placeholder(tf.int64, [None])
+    first = sparse_lookup(table, ids)
+    second = sparse_lookup(table, ids + 0)
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        for step in range(20):
+            keys = np.arange(step * 50, step * 50 + 50)
+            v1, v2 = sess.run([first, second], {ids: keys})
+            np.testing.assert_array_equal(v1, np.ones([50, 4]))
+            np.testing.assert_array_equal(v2, np.ones([50, 4]))
+
+
+@pytest.mark.parametrize("initializer", [
+    tf.compat.v1.truncated_normal_initializer(stddev=0.1, seed=1),
+    tf.compat.v1.random_uniform_initializer(-0.1, 0.1, seed=1),
+    tf.keras.initializers.RandomNormal(stddev=0.1, seed=1),
+    tf.keras.initializers.Zeros(),
+    tf.compat.v1.constant_initializer(0.25),
+])
+def test_tf_initializers_with_dynamic_shapes(mx, initializer):
+    table = create_table(tf.int64, 4, "t", initializer, 100)
+    (value,) = run(sparse_lookup(table, tf.constant([1, 2, 3], tf.int64)))
+    assert value.shape == (3, 4) and np.all(np.abs(value) <= 1.0)
+
+
+def test_initializer_needing_static_shape_with_unknown_batch_is_a_clear_error(mx):
+    table = create_table(tf.int64, 4, "t", tf.compat.v1.constant_initializer(0.5), 100)
+    with pytest.raises(ValueError, match="emb_initializer of table 't' cannot produce"):
+        sparse_lookup(table, tf.compat.v1.placeholder(tf.int64, [None]))
+
+
+def test_fan_based_initializer_in_static_mode():
+    init(use_dynamic=False)
+    table = create_table(tf.int64, 4, "t", tf.compat.v1.glorot_uniform_initializer(seed=2), 100)
+    (value,) = run(sparse_lookup(table, tf.constant([1, 2, 2], tf.int64), send_count=8))
+    assert value.shape == (3, 4) and np.any(value != 0)
+    np.testing.assert_array_equal(value[1], value[2])
+
+
+def test_table_variables_are_not_trainable_and_dense_optimizers_skip_them(mx):
+    table = create_table(tf.int64, 4, "t", tf.compat.v1.ones_initializer(), 100)
+    emb = sparse_lookup(table, tf.constant([1, 2], tf.int64))
+    w = tf.compat.v1.get_variable("w", initializer=np.ones([4, 1], np.float32))
+    loss = tf.reduce_sum(tf.matmul(emb, w))
+    assert table.variable not in tf.compat.v1.trainable_variables()
+    assert table.variable in tf.compat.v1.get_collection(TABLE_VARIABLES)
+    dense_step = tf.compat.v1.train.GradientDescentOptimizer(0.1).minimize(loss)
+    sparse_step = gradient_descent.create_hash_optimizer(0.1).minimize(loss)
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        sess.run(emb)
+        rows0, w0 = sess.run([table.variable, w])
+        sess.run(dense_step)
+        rows1, w1 = sess.run([table.variable, w])
+        np.testing.assert_array_equal(rows0, rows1)  # dense step left the table alone
+        assert np.all(w1 != w0)
+        sess.run(sparse_step)
+        rows2, w2 = sess.run([table.variable, w])
+        np.testing.assert_array_equal(w1, w2)  # hash step left the dense weight alone
+        touched = rows2[:2]
+        np.testing.assert_allclose(touched, rows1[:2] - 0.1 * w1.T)  # d loss / d row = w
+        np.testing.assert_array_equal(rows2[2:], rows1[2:])
+
+
+def test_compute_and_apply_gradients(mx):
+    table = create_table(tf.int64, 2, "t", tf.compat.v1.ones_initializer(), 10)
+    emb = sparse_lookup(table, tf.constant([[4, 4, 5]], tf.int64))
+    loss = tf.reduce_sum(emb)
+    opt = gradient_descent.create_hash_optimizer(0.5)
+    pairs = opt.compute_gradients(loss)
+    assert len(pairs) == 1
+    step = opt.apply_gradients(pairs)
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        grad = sess.run(pairs[0][0])
+        np.testing.assert_array_equal(grad, [[2, 2], [1, 1]])  # duplicates summed
+        sess.run(step)
+        np.testing.assert_allclose(sess.run(table.variable)[:2], [[0, 0], [0.5, 0.5]])
+
+
+def test_apply_gradients_rejects_foreign_tensors(mx):
+    opt = gradient_descent.create_hash_optimizer(0.5)
+    x = tf.ones([2, 2])
+    with pytest.raises(ValueError, match="grads_and_vars: .* is not the rows tensor"):
+        opt.apply_gradients([(x, x)])
