@@ -100,9 +100,11 @@ Status Table::CheckKeyRange(int64_t n, const K* keys) const {
     for (int64_t i = 0; i < n; ++i) {
       if (keys[i] < std::numeric_limits<int32_t>::min() ||
           keys[i] > std::numeric_limits<int32_t>::max()) {
-        return Status::InvalidArgument("key " + std::to_string(keys[i]) + " at position " +
-                                       std::to_string(i) + " is outside the int32 range of table '" +
-                                       name() + "' (key_type int32)");
+        return Status::InvalidArgument(
+            "int32 table '" + name() + "': key " + std::to_string(keys[i]) + " at position " +
+            std::to_string(i) + " is outside the int32 range [" +
+            std::to_string(std::numeric_limits<int32_t>::min()) + ", " +
+            std::to_string(std::numeric_limits<int32_t>::max()) + "]");
       }
     }
   }
