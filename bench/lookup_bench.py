@@ -1,0 +1,542 @@
+#!/usr/bin/env python3
+"""Unique-key find-or-insert throughput and memory: mx_rec (libasc) vs peers.
+
+One command produces every number. The parent process draws one Zipf-distributed
+key stream, deduplicates each batch with numpy (first-occurrence order) and
+writes it to a temporary directory; then every system runs in its own fresh
+subprocess (so resident-memory growth is attributable to one table) and sees
+exactly the same sequence of unique-key batches, fed through the same int64
+placeholder of a tf.compat.v1 Session.
+
+Systems (what one timed step does for a batch of unique keys):
+  mx_rec          asc_ops.find_or_insert(table, keys) -> slots, is_new, capacity
+                  (libasc key->slot map; the rows live in a TF variable)
+  mx_rec+gather   the same, then asc_ops.ensure_rows(variable, capacity) and
+                  tf.gather of the [n, dim] float32 rows by slot: the full
+                  lookup a model does (rows live in a TF variable, not libasc)
+  tfra            TFRA 0.7.2 dynamic_embedding.CuckooHashTable (CPU):
+                  lookup(keys, return_exists=True), then insert() of the missing
+                  keys with their default rows
+  dense           tf.lookup.experimental.DenseHashTable, value [dim] float32:
+                  lookup(), then insert() of the missing keys
+  mutable         tf.lookup.experimental.MutableHashTable, value [dim] float32:
+                  lookup(), then insert() of the missing keys
+Separately, deduplication of the raw batches: asc_ops.dedup vs
+tf.unique_with_counts.
+
+Each step fetches only a scalar (the number of new keys, which is checked
+against the generator's count), so output copying does not dominate.
+
+Usage:  python bench/lookup_bench.py            # full run (~2 min on 2 idle cores)
+        python bench/lookup_bench.py --quick    # ~30 s
+"""
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALL_SYSTEMS = ["mx_rec", "mx_rec+gather", "tfra", "dense", "mutable"]
+LABELS = {
+    "mx_rec": "mx_rec libasc `find_or_insert`",
+    "mx_rec+gather": "mx_rec libasc `find_or_insert` + row gather",
+    "tfra": "TFRA 0.7.2 CuckooHashTable (CPU)",
+    "dense": "tf DenseHashTable",
+    "mutable": "tf MutableHashTable",
+}
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# --------------------------------------------------------------------------
+# key stream
+# --------------------------------------------------------------------------
+def _id_map(n):
+    """Rank (0 = most frequent) -> scattered non-negative int64 id (splitmix64)."""
+    z = np.arange(1, n + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z & np.uint64(0x7FFFFFFFFFFFFFFF)).astype(np.int64)
+
+
+def _zipf_sampler(n, s, head=1 << 16):
+    """Sampler of ranks 0..n-1 with P(rank k-1) proportional to k**-s.
+
+    Exact inverse CDF over the `head` most frequent ranks (a small, cache
+    resident table); beyond it, inverse of the continuous mass
+    integral_{k-1/2}^{k+1/2} x**-s dx, which equals k**-s to O(k**(-s-2)).
+    """
+    head = min(head, n)
+    w = np.arange(1, head + 1, dtype=np.float64) ** (-s)
+    head_cdf = np.cumsum(w)
+    head_mass = head_cdf[-1]
+    a = 1.0 - s                                   # s != 1 assumed
+
+    def integral(lo, hi):
+        return (hi ** a - lo ** a) / a
+
+    tail_mass = integral(head + 0.5, n + 0.5) if n > head else 0.0
+    total = head_mass + tail_mass
+
+    def draw(rng, size):
+        u = rng.random(size) * total
+        ranks = np.searchsorted(head_cdf, u, side="right")
+        tail = u >= head_mass
+        if tail.any():
+            v = u[tail] - head_mass
+            x = ((head + 0.5) ** a + a * v) ** (1.0 / a)
+            ranks[tail] = np.clip(np.floor(x + 0.5).astype(np.int64) - 1,
+                                  head, n - 1)
+        return np.minimum(ranks, n - 1)
+
+    return draw
+
+
+def generate(args, out_dir):
+    """Write the key stream to out_dir; return a summary dict."""
+    t0 = time.time()
+    n_ids = args.ids
+    with np.errstate(over="ignore"):
+        ids = _id_map(n_ids)
+    draw = _zipf_sampler(n_ids, args.zipf)
+    rng = np.random.default_rng(args.seed)
+    seen = np.zeros(n_ids, dtype=bool)
+    uniq_parts, offsets, new_counts, raw = [], [0], [], []
+    for b in range(args.batches):
+        ranks = draw(rng, args.batch_size)
+        _, first = np.unique(ranks, return_index=True)
+        first.sort()
+        u_ranks = ranks[first]                      # first-occurrence order
+        new_counts.append(int(np.count_nonzero(~seen[u_ranks])))
+        seen[u_ranks] = True
+        uniq_parts.append(ids[u_ranks])
+        offsets.append(offsets[-1] + len(u_ranks))
+        if b < args.dedup_batches:
+            raw.append(ids[ranks])
+    np.save(os.path.join(out_dir, "uniq.npy"), np.concatenate(uniq_parts))
+    np.save(os.path.join(out_dir, "offsets.npy"), np.asarray(offsets, np.int64))
+    np.save(os.path.join(out_dir, "new.npy"), np.asarray(new_counts, np.int64))
+    np.save(os.path.join(out_dir, "raw.npy"), np.stack(raw))
+    return {
+        "seconds": time.time() - t0,
+        "unique_total": offsets[-1],
+        "distinct_total": int(seen.sum()),
+        "mean_unique_per_batch": offsets[-1] / args.batches,
+    }
+
+
+# --------------------------------------------------------------------------
+# worker side (one system per process)
+# --------------------------------------------------------------------------
+def _rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def _peak_rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _import_tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    tf.get_logger().setLevel("ERROR")
+    tf.compat.v1.disable_eager_execution()
+    return tf
+
+
+def _session(tf, threads):
+    cfg = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads,
+                                   inter_op_parallelism_threads=threads)
+    return tf.compat.v1.Session(config=cfg)
+
+
+def _import_asc():
+    sys.path.insert(0, REPO)
+    from mx_rec.libasc import _libasc  # pylint: disable=import-outside-toplevel
+    from mx_rec.ops import asc_ops  # pylint: disable=import-outside-toplevel
+    return _libasc, asc_ops
+
+
+def _build(tf, system, args, keys):
+    """Return (fetch_new_count, extra_fetches, size_fn, init_ops, api_note)."""
+    dim = args.dim
+    if system in ("mx_rec", "mx_rec+gather"):
+        _libasc, asc_ops = _import_asc()
+        slots, is_new, _capacity = asc_ops.find_or_insert("bench", keys)
+        n_new = tf.reduce_sum(tf.cast(is_new, tf.int64))
+        extra, init = [], []
+        if system == "mx_rec+gather":
+            # The full lookup a model does: the rows live in a float32
+            # [capacity, dim] resource variable that grows in place to the
+            # table's capacity (dynamic expansion), then rows are gathered by
+            # slot. Starts at one row so that RSS growth counts every row.
+            var = tf.compat.v1.Variable(
+                tf.zeros([1, dim]), shape=tf.TensorShape([None, dim]),
+                use_resource=True, name="emb")
+            grow = asc_ops.ensure_rows(var, _capacity)
+            with tf.control_dependencies([grow]):
+                vals = tf.gather(var, slots)
+            extra = [tf.reduce_sum(vals[:, 0])]
+            init = [var.initializer]
+        def size_fn(_sess):
+            # The table is created on first use, after the RSS baseline, so
+            # that its initial allocation (device_capacity) is counted.
+            if "bench" not in created:
+                _libasc.create_table(name="bench", key_type="int64", dim=dim,
+                                     device_capacity=1 << 20,
+                                     dynamic_expansion=True)
+                created.add("bench")
+                return 0
+            return int(_libasc.table_size("bench"))
+        created = set()
+        return (n_new, extra, size_fn, init,
+                "`find_or_insert`" + (" + `tf.gather`" if init else ""))
+
+    zeros = tf.zeros([dim], tf.float32)
+    if system == "tfra":
+        import tensorflow_recommenders_addons.dynamic_embedding as de  # pylint: disable=import-outside-toplevel
+        table = de.CuckooHashTable(key_dtype=tf.int64, value_dtype=tf.float32,
+                                   default_value=zeros, name="bench",
+                                   checkpoint=False)
+        _, exists = table.lookup(keys, return_exists=True)
+        api = "`lookup(return_exists=True)` + `insert(missing)`"
+    elif system == "dense":
+        table = tf.lookup.experimental.DenseHashTable(
+            key_dtype=tf.int64, value_dtype=tf.float32, default_value=zeros,
+            empty_key=-1, deleted_key=-2, name="bench")
+        exists = None
+        api = "`lookup` + `insert(missing)`"
+    elif system == "mutable":
+        table = tf.lookup.experimental.MutableHashTable(
+            key_dtype=tf.int64, value_dtype=tf.float32, default_value=zeros,
+            name="bench")
+        exists = None
+        api = "`lookup` + `insert(missing)`"
+    else:
+        raise ValueError(system)
+    if exists is None:
+        # The tf.lookup tables have no exists output: probe with a NaN default
+        # row (inserted rows are zeros, so NaN means "missing").
+        vals = _lookup_with_default(tf, table, keys,
+                                    tf.fill([dim], float("nan")))
+        exists = tf.logical_not(tf.math.is_nan(vals[:, 0]))
+    missing = tf.logical_not(exists)
+    missing_keys = tf.boolean_mask(keys, missing)
+    ins = table.insert(missing_keys,
+                       tf.zeros(tf.stack([tf.size(missing_keys), dim])))
+    with tf.control_dependencies([ins]):
+        n_new = tf.size(missing_keys, out_type=tf.int64)
+    size_t = table.size()
+    return n_new, [], lambda sess: int(sess.run(size_t)), [], api
+
+
+def _lookup_with_default(tf, table, keys, default_row):
+    """LookupTableFindV2 with a per-call default row.
+
+    DenseHashTable/MutableHashTable.lookup() always pass the table's own
+    default_value; the underlying op takes the default as an input tensor.
+    """
+    from tensorflow.python.ops import gen_lookup_ops  # pylint: disable=import-outside-toplevel
+    return gen_lookup_ops.lookup_table_find_v2(table.resource_handle, keys,
+                                               default_row)
+
+
+def run_system(system, args):
+    tf = _import_tf()
+    d = args.data
+    uniq = np.load(os.path.join(d, "uniq.npy"))
+    offsets = np.load(os.path.join(d, "offsets.npy"))
+    expected_new = np.load(os.path.join(d, "new.npy"))
+    n_batches = len(offsets) - 1
+    batches = [uniq[offsets[i]:offsets[i + 1]] for i in range(n_batches)]
+
+    keys = tf.compat.v1.placeholder(tf.int64, [None], name="keys")
+    n_new, extra, size_fn, init, api = _build(tf, system, args, keys)
+    sess = _session(tf, args.threads)
+    if init:
+        sess.run(init)
+    if system.startswith("mx_rec"):
+        rss0 = _rss()
+        size0 = size_fn(sess)                  # creates the libasc table
+    else:
+        size_fn(sess)                          # creates the table resource
+        rss0 = _rss()
+        size0 = size_fn(sess)
+    fetches = [n_new] + extra
+
+    got_new = 0
+    times = np.zeros(n_batches)
+    cpu = np.zeros(n_batches)
+    t_start = time.perf_counter()
+    done = 0
+    gc.collect()
+    gc.freeze()
+    gc.disable()        # no collector pauses inside the timed loop
+    for i, batch in enumerate(batches):
+        c = time.process_time()
+        t = time.perf_counter()
+        out = sess.run(fetches, feed_dict={keys: batch})
+        times[i] = time.perf_counter() - t
+        cpu[i] = time.process_time() - c
+        got_new += int(out[0])
+        done = i + 1
+        if time.perf_counter() - t_start > args.max_seconds:
+            break
+    gc.enable()
+    if os.environ.get("LOOKUP_BENCH_TIMES"):
+        np.save(os.environ["LOOKUP_BENCH_TIMES"], times[:done])
+    size1 = size_fn(sess)
+    rss1 = _rss()
+    w = min(args.warmup, done - 1)
+    timed_keys = int(offsets[done] - offsets[w])
+    timed_s = float(times[w:done].sum())
+    q = w + (done - w) * 3 // 4                  # last quarter of the fill
+    last_keys = int(offsets[done] - offsets[q])
+    last_s = float(times[q:done].sum())
+    return {
+        "system": system,
+        "api": api,
+        "batches": done,
+        "truncated": done < n_batches,
+        "timed_batches": done - w,
+        "timed_keys": timed_keys,
+        "timed_s": timed_s,
+        "keys_per_s": timed_keys / timed_s,
+        "cpu_keys_per_s": timed_keys / max(float(cpu[w:done].sum()), 1e-9),
+        "keys_per_s_last_quarter": last_keys / last_s if last_s else 0.0,
+        "table_size": size1,
+        "new_ok": got_new == int(expected_new[:done].sum()) == size1 - size0,
+        "rss_growth": rss1 - rss0,
+        "rss_per_M": (rss1 - rss0) / max(size1 - size0, 1) * 1e6,
+        "peak_rss": _peak_rss(),
+    }
+
+
+def run_dedup(args):
+    tf = _import_tf()
+    raw = np.load(os.path.join(args.data, "raw.npy"))
+    keys = tf.compat.v1.placeholder(tf.int64, [None], name="keys")
+    systems = []
+    try:
+        _, asc_ops = _import_asc()
+        u, restore, counts, n_valid = asc_ops.dedup(keys)
+        systems.append(("mx_rec asc_ops.dedup", [tf.size(u), tf.size(restore),
+                                                 tf.size(counts), n_valid],
+                        (u, restore)))
+    except Exception as e:  # pylint: disable=broad-except
+        print("mx_rec dedup unavailable: %r" % (e,), file=sys.stderr)
+    y, idx, cnt = tf.unique_with_counts(keys)
+    systems.append(("tf.unique_with_counts", [tf.size(y), tf.size(idx),
+                                              tf.size(cnt)], (y, idx)))
+    sess = _session(tf, args.threads)
+    results = []
+    w = min(args.warmup, len(raw) - 1)
+    for name, fetch, (u, restore) in systems:
+        # correctness on one batch: first-occurrence order, exact restore
+        uu, rr = sess.run([u, restore], feed_dict={keys: raw[0]})
+        _, first = np.unique(raw[0], return_index=True)
+        ok = (np.array_equal(uu, raw[0][np.sort(first)])
+              and np.array_equal(uu[rr], raw[0]))
+        times, cpu = [], []
+        gc.collect()
+        gc.disable()
+        for b in raw:
+            c = time.process_time()
+            t = time.perf_counter()
+            sess.run(fetch, feed_dict={keys: b})
+            times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+        gc.enable()
+        n = raw[w:].size
+        results.append({"op": name, "keys_per_s": n / sum(times[w:]),
+                        "cpu_keys_per_s": n / max(sum(cpu[w:]), 1e-9),
+                        "ok": bool(ok), "batches": len(raw) - w})
+    return results
+
+
+def worker_main(args):
+    try:
+        if args.worker == "dedup":
+            res = run_dedup(args)
+        else:
+            res = run_system(args.worker, args)
+    except Exception as e:  # pylint: disable=broad-except
+        import traceback  # pylint: disable=import-outside-toplevel
+        traceback.print_exc()
+        res = {"system": args.worker, "error": "%s: %s" % (type(e).__name__, e)}
+    sys.stdout.flush()
+    print("RESULT " + json.dumps(res))
+
+
+# --------------------------------------------------------------------------
+# parent side
+# --------------------------------------------------------------------------
+def _spawn(args, worker, data_dir):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", worker,
+           "--data", data_dir, "--dim", str(args.dim),
+           "--warmup", str(args.warmup), "--threads", str(args.threads),
+           "--max-seconds", str(args.max_seconds)]
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # at most args.threads threads for any math library a peer may pull in
+    for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[v] = str(args.threads)
+    t = time.time()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, env=env, check=False)
+    res = None
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            res = json.loads(line[len("RESULT "):])
+    if res is None or (isinstance(res, dict) and "error" in res):
+        tail = "\n".join(p.stderr.strip().splitlines()[-15:])
+        err = res["error"] if res else "exit code %d" % p.returncode
+        print("  [%s] FAILED: %s\n%s" % (worker, err, tail))
+        return None, time.time() - t
+    return res, time.time() - t
+
+
+def _fmt_rate(x):
+    return "%.2fM" % (x / 1e6)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="smaller run: 1M ids, 150 batches")
+    ap.add_argument("--batches", type=int, default=None,
+                    help="batches in the stream (default 700, quick 150)")
+    ap.add_argument("--batch-size", type=int, default=65536)
+    ap.add_argument("--ids", type=int, default=None,
+                    help="distinct ids in the Zipf support (default 10M, quick 1M)")
+    ap.add_argument("--zipf", type=float, default=1.05)
+    ap.add_argument("--dim", type=int, default=16)
+    ap.add_argument("--warmup", type=int, default=None,
+                    help="untimed leading batches (default 10, quick 5)")
+    ap.add_argument("--dedup-batches", type=int, default=None,
+                    help="raw batches for the dedup comparison (default 60, quick 20)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="TF intra/inter-op threads per system (max 2 here)")
+    ap.add_argument("--systems", default=",".join(ALL_SYSTEMS),
+                    help="comma list from " + ",".join(ALL_SYSTEMS))
+    ap.add_argument("--no-dedup", action="store_true")
+    ap.add_argument("--max-seconds", type=float, default=120.0,
+                    help="cap on one system's fill loop (reported if hit)")
+    ap.add_argument("--seed", type=int, default=20240601)
+    ap.add_argument("--keep-data", metavar="DIR",
+                    help="write the key stream to DIR and keep it (for "
+                    "profiling one system: --worker SYSTEM --data DIR)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.worker:
+        args.warmup = 10 if args.warmup is None else args.warmup
+        worker_main(args)
+        return
+
+    q = args.quick
+    args.batches = args.batches or (150 if q else 700)
+    args.ids = args.ids or (1_000_000 if q else 10_000_000)
+    args.warmup = args.warmup if args.warmup is not None else (5 if q else 10)
+    args.dedup_batches = args.dedup_batches or (20 if q else 60)
+    args.dedup_batches = min(args.dedup_batches, args.batches)
+    systems = [s for s in args.systems.split(",") if s]
+    for s in systems:
+        if s not in ALL_SYSTEMS:
+            ap.error("unknown system %r" % s)
+
+    t_all = time.time()
+    print("# lookup_bench: Zipf(%.2f) over %d ids, %d batches x %d keys, dim %d, "
+          "%d warm-up batches, %d TF thread(s)%s"
+          % (args.zipf, args.ids, args.batches, args.batch_size, args.dim,
+             args.warmup, args.threads, " [quick]" if q else ""))
+    with tempfile.TemporaryDirectory(prefix="lookup_bench_") as tmp_dir:
+        data_dir = args.keep_data or tmp_dir
+        os.makedirs(data_dir, exist_ok=True)
+        gen = generate(args, data_dir)
+        print("stream: %d unique keys in total (%.0f per batch), %d distinct "
+              "-> final table size; generated in %.1fs"
+              % (gen["unique_total"], gen["mean_unique_per_batch"],
+                 gen["distinct_total"], gen["seconds"]))
+        results = {}
+        for s in systems:
+            res, wall = _spawn(args, s, data_dir)
+            if res is None:
+                continue
+            results[s] = res
+            print("  %-14s %8s keys/s (per CPU-s %s, last quarter %s), table %d "
+                  "keys, RSS +%.0f MB (%.1f MB per M keys), new-key check %s%s"
+                  "  [%.0fs]"
+                  % (s, _fmt_rate(res["keys_per_s"]),
+                     _fmt_rate(res["cpu_keys_per_s"]),
+                     _fmt_rate(res["keys_per_s_last_quarter"]),
+                     res["table_size"], res["rss_growth"] / 2**20,
+                     res["rss_per_M"] / 2**20, "ok" if res["new_ok"] else "FAILED",
+                     " TRUNCATED after %d batches" % res["batches"]
+                     if res["truncated"] else "", wall))
+        dedup = None
+        if not args.no_dedup:
+            dedup, wall = _spawn(args, "dedup", data_dir)
+            for r in dedup or []:
+                print("  dedup %-24s %8s raw keys/s (per CPU-s %s) over %d "
+                      "batches, check %s  [%.0fs]"
+                      % (r["op"], _fmt_rate(r["keys_per_s"]),
+                         _fmt_rate(r["cpu_keys_per_s"]), r["batches"],
+                         "ok" if r["ok"] else "FAILED", wall))
+
+    print()
+    print("total wall time %.0fs" % (time.time() - t_all))
+    print()
+    _markdown(args, gen, results, dedup)
+
+
+def _markdown(args, gen, results, dedup):
+    base = results.get("tfra")
+    print("Unique-key find-or-insert, Zipf(%.2f) over %s ids, %d batches of %dK "
+          "keys (%.0fK unique/batch), table filled to %.2fM keys, dim %d, "
+          "%d TF thread(s), one run of `python bench/lookup_bench.py%s`."
+          % (args.zipf, "{:,}".format(args.ids), args.batches,
+             args.batch_size // 1024, gen["mean_unique_per_batch"] / 1e3,
+             gen["distinct_total"] / 1e6, args.dim, args.threads,
+             " --quick" if args.quick else ""))
+    print()
+    print("| system | op(s) per batch | unique keys/s | vs TFRA | keys per CPU-s "
+          "| vs TFRA (CPU) | keys/s, last quarter of fill | RSS per M keys |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for s in ALL_SYSTEMS:
+        r = results.get(s)
+        if r is None:
+            continue
+        ratio = "%.2fx" % (r["keys_per_s"] / base["keys_per_s"]) if base else "n/a"
+        cratio = ("%.2fx" % (r["cpu_keys_per_s"] / base["cpu_keys_per_s"])
+                  if base else "n/a")
+        print("| %s | %s | %s | %s | %s | %s | %s | %.0f MB |"
+              % (LABELS[s], r["api"], _fmt_rate(r["keys_per_s"]), ratio,
+                 _fmt_rate(r["cpu_keys_per_s"]), cratio,
+                 _fmt_rate(r["keys_per_s_last_quarter"]),
+                 r["rss_per_M"] / 2**20))
+    if dedup:
+        print()
+        print("| dedup op (raw %dK-key batches) | raw keys/s | keys per CPU-s |"
+              % (args.batch_size // 1024))
+        print("|---|---:|---:|")
+        for r in dedup:
+            print("| `%s` | %s | %s |" % (r["op"], _fmt_rate(r["keys_per_s"]),
+                                         _fmt_rate(r["cpu_keys_per_s"])))
+
+
+if __name__ == "__main__":
+    main()
