@@ -84,8 +84,15 @@ Status TableOptions::Validate() const {
   return Status::OK();
 }
 
+// The map is sized up front for the device tier's keys, so a table that fills
+// its tier never pauses a step to rehash; the cap keeps an oversized
+// device_vocabulary_size from reserving memory no key will use.
+constexpr int64_t kMaxPresizedKeys = int64_t{1} << 24;
+
 Table::Table(const TableOptions& options)
-    : options_(options), slots_(options.device_capacity) {}
+    : options_(options),
+      map_(std::min(options.device_capacity, kMaxPresizedKeys)),
+      slots_(options.device_capacity) {}
 
 Status Table::Create(const TableOptions& options, std::unique_ptr<Table>* out) {
   ASC_RETURN_IF_ERROR(options.Validate());

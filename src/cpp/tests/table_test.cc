@@ -271,8 +271,8 @@ TEST(TableTest, EmptyBatchReportsCapacity) {
   EXPECT_EQ(t->Erase<int64_t>(0, nullptr), 0);
 }
 
-TEST(TableTest, MemoryGrowsWithKeys) {
-  auto t = MakeTable(Options(100000));
+TEST(TableTest, MemoryGrowsWithKeysWhenExpanding) {
+  auto t = MakeTable(Options(16, KeyType::kInt64, /*expand=*/true));
   const int64_t empty = t->memory_bytes();
   EXPECT_GT(empty, 0);
   std::vector<int64_t> keys(50000);
@@ -280,6 +280,19 @@ TEST(TableTest, MemoryGrowsWithKeys) {
   ASSERT_TRUE(FindOrInsert<int64_t>(t.get(), keys).status.ok());
   // 50000 keys at load <= 0.75 need >= 65536 buckets of 16 bytes.
   EXPECT_GE(t->memory_bytes(), 65536 * 16);
+  EXPECT_GT(t->memory_bytes(), empty);
+}
+
+TEST(TableTest, FillingTheDeviceTierNeverRehashes) {
+  // The key map is sized for the tier up front: no step pays for a rehash.
+  auto t = MakeTable(Options(100000));
+  std::vector<int64_t> keys(100000);
+  for (int64_t i = 0; i < 100000; ++i) keys[i] = i * 7919;
+  const int64_t before = t->memory_bytes();
+  const size_t scratch = 2 * sizeof(int64_t) * keys.size();  // FindOrInsert's own buffer
+  ASSERT_TRUE(FindOrInsert<int64_t>(t.get(), keys).status.ok());
+  EXPECT_EQ(t->size(), 100000);
+  EXPECT_LE(t->memory_bytes(), before + static_cast<int64_t>(scratch));
 }
 
 struct BadOption {
