@@ -1,0 +1,67 @@
+"""The 26 categorical features of DLRM as mx_rec embedding tables.
+
+Each feature C1..C26 gets its own table (named after it), except in
+multi-lookup mode, where the two features in ``SHARED_FEATURES`` live in one
+table that is looked up twice in the same step (one ``sparse_lookup`` call
+per feature). Keys are the raw int64 ids from ``criteo.py``.
+"""
+import tensorflow as tf
+
+from mx_rec.core.embedding import create_table, sparse_lookup
+
+from criteo import SPARSE_NAMES
+
+# Features that share one table when multi-lookup is on.
+SHARED_FEATURES = ("C1", "C2")
+
+
+def table_layout(multi_lookup):
+    """Map feature name -> table name."""
+    layout = {name: name for name in SPARSE_NAMES}
+    if multi_lookup:
+        shared = "_".join(SHARED_FEATURES)
+        for name in SHARED_FEATURES:
+            layout[name] = shared
+    return layout
+
+
+def create_tables(dim, device_vocabulary_size, multi_lookup=False,
+                  init_stddev=0.05):
+    """Create the tables; returns dict feature name -> table handle.
+
+    A shared table gets room for all the features it holds.
+    """
+    layout = table_layout(multi_lookup)
+    users = {}
+    for feature, table_name in layout.items():
+        users.setdefault(table_name, []).append(feature)
+    tables = {}
+    for table_name, features in users.items():
+        table = create_table(
+            key_dtype=tf.int64,
+            dim=dim,
+            name=table_name,
+            emb_initializer=tf.compat.v1.truncated_normal_initializer(
+                stddev=init_stddev),
+            device_vocabulary_size=device_vocabulary_size * len(features))
+        for feature in features:
+            tables[feature] = table
+    return tables
+
+
+def lookup_all(tables, sparse, is_train, use_dynamic, batch_size):
+    """Look up every feature of ``sparse`` ([B, 26] int64).
+
+    Returns a list of 26 tensors [B, dim] in C1..C26 order. In static shape
+    mode ``send_count`` is the batch size: one id per row and lookup bounds
+    the unique ids of that lookup.
+    """
+    send_count = None if use_dynamic else batch_size
+    mode = "train" if is_train else "eval"
+    embs = []
+    for i, feature in enumerate(SPARSE_NAMES):
+        ids = sparse[:, i]
+        embs.append(sparse_lookup(
+            tables[feature], ids, send_count=send_count, is_train=is_train,
+            name="%s_%s_lookup" % (feature, mode)))
+    return embs

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs the DLRM example (train.py) with the feature switches taken from the
+# environment. The repository's run.sh sets up paths and calls this; called
+# directly, mx_rec must already be importable (built and on PYTHONPATH).
+#
+#   USE_DYNAMIC=1            1: dynamic shape lookups, 0: static (send_count)
+#   CACHE_MODE=HBM           HBM only; DDR and SSD are not supported yet
+#   USE_DYNAMIC_EXPANSION=0  1: tables start small and grow when full
+#   USE_MULTI_LOOKUP=0       1: C1 and C2 share one table, looked up twice
+#   USE_FAAE=0, USE_MODIFY_GRAPH=0   not supported yet (must stay 0)
+#   STEPS=300 BATCH_SIZE=8   training steps and batch size
+#   DEVICE_VOCAB_SIZE        device rows per table (default 1024, or 64
+#                            with dynamic expansion so the tables do grow)
+#   DATA                     raw Criteo file (default: the bundled sample)
+#   RANK_TABLE_FILE          rank table; read only for its rank count (1)
+#
+# Extra arguments are passed to train.py (e.g. --lr 0.0005 --dim 8).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+PY="${PYTHON:-python3}"
+
+die() { echo "error: $1" >&2; exit "${2:-2}"; }
+flag01() {  # flag01 NAME DEFAULT -> prints 0 or 1, or exits on other values
+  local v="${!1:-$2}"
+  case "$v" in 0|1) echo "$v" ;; *) die "$1 must be 0 or 1, got '$v'" ;; esac
+}
+
+USE_DYNAMIC=$(flag01 USE_DYNAMIC 1)
+USE_DYNAMIC_EXPANSION=$(flag01 USE_DYNAMIC_EXPANSION 0)
+USE_MULTI_LOOKUP=$(flag01 USE_MULTI_LOOKUP 0)
+USE_FAAE=$(flag01 USE_FAAE 0)
+USE_MODIFY_GRAPH=$(flag01 USE_MODIFY_GRAPH 0)
+CACHE_MODE="${CACHE_MODE:-HBM}"
+
+case "$CACHE_MODE" in
+  HBM) ;;
+  DDR|SSD) die "CACHE_MODE=$CACHE_MODE is not supported yet by the DLRM example; use CACHE_MODE=HBM" ;;
+  *) die "CACHE_MODE must be HBM, DDR or SSD, got '$CACHE_MODE'" ;;
+esac
+[ "$USE_FAAE" = 0 ] || die "USE_FAAE=1 (feature admission and eviction) is not supported yet by the DLRM example"
+[ "$USE_MODIFY_GRAPH" = 0 ] || die "USE_MODIFY_GRAPH=1 (automatic graph modification) is not supported yet by the DLRM example"
+
+if [ "$USE_DYNAMIC_EXPANSION" = 1 ]; then
+  DEVICE_VOCAB_SIZE="${DEVICE_VOCAB_SIZE:-64}"
+else
+  DEVICE_VOCAB_SIZE="${DEVICE_VOCAB_SIZE:-1024}"
+fi
+
+args=(
+  --data "${DATA:-$HERE/../../data/criteo/criteo_kaggle_train_head10800.txt}"
+  --steps "${STEPS:-300}"
+  --batch-size "${BATCH_SIZE:-8}"
+  --cache-mode "$CACHE_MODE"
+  --use-dynamic "$USE_DYNAMIC"
+  --use-dynamic-expansion "$USE_DYNAMIC_EXPANSION"
+  --multi-lookup "$USE_MULTI_LOOKUP"
+  --device-vocab-size "$DEVICE_VOCAB_SIZE"
+)
+if [ -n "${RANK_TABLE_FILE:-}" ]; then
+  args+=(--rank-table "$RANK_TABLE_FILE")
+fi
+exec "$PY" "$HERE/train.py" "${args[@]}" "$@"

@@ -1,0 +1,234 @@
+"""Train DLRM on Criteo-format data with mx_rec embedding tables.
+
+Graph mode (tf.compat.v1) with a plain Session. Repeated rows of --data are
+dropped, the last --eval-rows distinct rows are held out (or --eval-data is
+used) and scored at the end ("eval AUC: ..."); the rest train the model.
+
+    python train.py --data ../../data/criteo/criteo_kaggle_train_head10800.txt
+
+mx_rec must be importable (see ../../run.sh, which sets it up).
+"""
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+tf.compat.v1.disable_eager_execution()
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import criteo  # noqa: E402
+from metrics import log_loss, roc_auc  # noqa: E402
+from model import DLRM, loss_fn  # noqa: E402
+from rank_table import rank_count  # noqa: E402
+
+SUPPORTED_CACHE_MODES = ("HBM",)
+KNOWN_CACHE_MODES = ("HBM", "DDR", "SSD")
+SPARSE_OPTIMIZERS = ("lazy_adam", "adagrad", "gradient_descent", "ftrl")
+DEFAULT_DATA = os.path.join(HERE, "..", "..", "data", "criteo",
+                            "criteo_kaggle_train_head10800.txt")
+
+
+def str2bool(v):
+    if isinstance(v, bool):
+        return v
+    if v.lower() in ("1", "true", "yes", "on"):
+        return True
+    if v.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError("expected 0/1, got %r" % v)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", default=DEFAULT_DATA,
+                   help="raw Criteo file (label, I1..I13, C1..C26)")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--eval-batch-size", type=int, default=100)
+    p.add_argument("--dim", type=int, default=16, help="embedding dim")
+    p.add_argument("--lr", type=float, default=0.001,
+                   help="learning rate of both optimizers")
+    p.add_argument("--sparse-optimizer", default="lazy_adam",
+                   choices=SPARSE_OPTIMIZERS)
+    p.add_argument("--eval-data", default=None,
+                   help="raw Criteo file to evaluate on; without it the "
+                        "last --eval-rows distinct rows of --data are held out")
+    p.add_argument("--eval-rows", type=int, default=100,
+                   help="distinct rows held out for eval (with --eval-data: "
+                        "rows of it to use, 0 = all)")
+    p.add_argument("--cache-mode", default="HBM",
+                   help="HBM (DDR and SSD are not supported yet)")
+    p.add_argument("--device-vocab-size", type=int, default=1024,
+                   help="device rows per feature table")
+    p.add_argument("--use-dynamic", type=str2bool, default=True,
+                   help="1: dynamic shape lookups, 0: static (send_count)")
+    p.add_argument("--use-dynamic-expansion", type=str2bool, default=False)
+    p.add_argument("--multi-lookup", type=str2bool, default=False,
+                   help="C1 and C2 share one table (two lookups on it)")
+    p.add_argument("--rank-table", default="",
+                   help="HCCL rank table json; only read for the rank count")
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--threads", type=int, default=2,
+                   help="TF intra/inter op threads (0 = TF default)")
+    return p.parse_args(argv)
+
+
+def check_args(args):
+    mode = args.cache_mode.upper()
+    if mode not in KNOWN_CACHE_MODES:
+        sys.exit("error: unknown cache mode %r (HBM, DDR or SSD)"
+                 % args.cache_mode)
+    if mode not in SUPPORTED_CACHE_MODES:
+        print("error: cache mode %s is not supported yet by this example; "
+              "use HBM" % mode, file=sys.stderr)
+        sys.exit(2)
+    args.cache_mode = mode
+    ranks = rank_count(args.rank_table)
+    if ranks != 1:
+        print("error: the rank table describes %d ranks; this example runs "
+              "one process (rank 0) only" % ranks, file=sys.stderr)
+        sys.exit(2)
+    if args.steps <= 0 or args.batch_size <= 0 or args.eval_batch_size <= 0:
+        sys.exit("error: --steps and batch sizes must be positive")
+
+
+def make_sparse_optimizer(name, lr):
+    if name == "lazy_adam":
+        from mx_rec.optimizers.lazy_adam import create_hash_optimizer
+    elif name == "adagrad":
+        from mx_rec.optimizers.adagrad import create_hash_optimizer
+    elif name == "gradient_descent":
+        from mx_rec.optimizers.gradient_descent import create_hash_optimizer
+    else:
+        from mx_rec.optimizers.ftrl import create_hash_optimizer
+    return create_hash_optimizer(learning_rate=lr)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    check_args(args)
+
+    from mx_rec.util.initialize import init, terminate_config_initializer
+    from embeddings import create_tables, lookup_all
+
+    train_np, eval_np, info = criteo.split_train_eval(
+        args.data, args.eval_rows, args.eval_data)
+    n_train = train_np["label"].shape[0]
+    n_eval = eval_np["label"].shape[0]
+    print("data: %s: %d rows, %d distinct" % (
+        os.path.normpath(args.data), info["rows"], info["distinct"]))
+    if args.eval_data:
+        print("eval data: %s (%d rows of it overlap --data: left out of "
+              "training)" % (os.path.normpath(args.eval_data),
+                             info["overlap_dropped"]))
+    print("  train rows %d (positives %.1f%%), eval rows %d "
+          "(positives %.1f%%)" % (
+              n_train, 100.0 * train_np["label"].mean(), n_eval,
+              100.0 * eval_np["label"].mean()))
+    print("config: steps %d, batch %d (%.2f epochs), dim %d, lr %g, "
+          "sparse optimizer %s, cache %s, dynamic shape %d, "
+          "dynamic expansion %d, multi-lookup %d, device vocab %d/table" % (
+              args.steps, args.batch_size,
+              args.steps * args.batch_size / float(n_train), args.dim,
+              args.lr, args.sparse_optimizer, args.cache_mode,
+              args.use_dynamic, args.use_dynamic_expansion,
+              args.multi_lookup, args.device_vocab_size))
+    sys.stdout.flush()
+
+    tf.compat.v1.set_random_seed(args.seed)
+    init(use_dynamic=args.use_dynamic,
+         use_dynamic_expansion=args.use_dynamic_expansion)
+    try:
+        _train_and_eval(args, train_np, eval_np, create_tables, lookup_all)
+    finally:
+        terminate_config_initializer()
+
+
+def _train_and_eval(args, train_np, eval_np, create_tables, lookup_all):
+    sparse_opt = make_sparse_optimizer(args.sparse_optimizer, args.lr)
+    tables = create_tables(args.dim, args.device_vocab_size,
+                           multi_lookup=args.multi_lookup)
+    model = DLRM(criteo.NUM_DENSE, criteo.NUM_SPARSE, args.dim)
+
+    # Training graph.
+    train_ds = criteo.make_dataset(train_np, args.batch_size, shuffle=True,
+                                   repeat=True, seed=args.seed)
+    dense, sparse, label = tf.compat.v1.data.make_one_shot_iterator(
+        train_ds).get_next()
+    embs = lookup_all(tables, sparse, True, args.use_dynamic,
+                      args.batch_size)
+    loss = loss_fn(model.logits(dense, embs), label)
+    dense_opt = tf.compat.v1.train.AdamOptimizer(args.lr)
+    train_op = tf.group(dense_opt.minimize(loss), sparse_opt.minimize(loss))
+
+    # Eval graph: same variables, lookups that insert nothing.
+    eval_padded, n_eval = criteo.pad_to_multiple(eval_np,
+                                                 args.eval_batch_size)
+    eval_iter = tf.compat.v1.data.make_initializable_iterator(
+        criteo.make_dataset(eval_padded, args.eval_batch_size))
+    e_dense, e_sparse, e_label = eval_iter.get_next()
+    e_embs = lookup_all(tables, e_sparse, False, args.use_dynamic,
+                        args.eval_batch_size)
+    e_prob = tf.sigmoid(model.logits(e_dense, e_embs))
+
+    config = tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=args.threads,
+        inter_op_parallelism_threads=args.threads)
+    with tf.compat.v1.Session(config=config) as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        sess.run(tf.compat.v1.local_variables_initializer())
+
+        t_start = time.time()
+        t_win, loss_win, n_win = t_start, 0.0, 0
+        for step in range(1, args.steps + 1):
+            _, loss_v = sess.run([train_op, loss])
+            if not np.isfinite(loss_v):
+                sys.exit("error: loss is %r at step %d" % (loss_v, step))
+            loss_win += loss_v
+            n_win += 1
+            if step % args.log_every == 0 or step == args.steps:
+                now = time.time()
+                print("step %5d  loss %.4f  samples/s %8.1f" % (
+                    step, loss_win / n_win,
+                    n_win * args.batch_size / max(now - t_win, 1e-9)))
+                sys.stdout.flush()
+                t_win, loss_win, n_win = now, 0.0, 0
+                if step == args.log_every:
+                    t_warm = now  # end of the first window (graph warm-up)
+        t_end = time.time()
+        elapsed = t_end - t_start
+        line = "trained %d steps (%d samples) in %.1f s: %.1f samples/s" % (
+            args.steps, args.steps * args.batch_size, elapsed,
+            args.steps * args.batch_size / max(elapsed, 1e-9))
+        if args.steps > args.log_every:
+            line += ", %.1f samples/s after step %d" % (
+                (args.steps - args.log_every) * args.batch_size
+                / max(t_end - t_warm, 1e-9), args.log_every)
+        print(line)
+
+        sess.run(eval_iter.initializer)
+        probs, labels = [], []
+        while True:
+            try:
+                p, l = sess.run([e_prob, e_label])
+            except tf.errors.OutOfRangeError:
+                break
+            probs.append(p)
+            labels.append(l)
+        probs = np.concatenate(probs)[:n_eval]
+        labels = np.concatenate(labels)[:n_eval]
+        print("eval rows %d  logloss %.4f" % (n_eval, log_loss(labels, probs)))
+        print("eval AUC: %.4f" % roc_auc(labels, probs))
+
+
+if __name__ == "__main__":
+    main()
