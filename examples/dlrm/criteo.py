@@ -47,9 +47,12 @@ def parse_line(line):
 
 
 def read_lines(path):
-    """Non-empty lines of a raw Criteo file, in file order."""
-    with open(path, "r") as f:
-        return [line.rstrip("\r\n") for line in f if line.strip()]
+    """Non-empty lines of raw Criteo files (comma-separated paths), in order."""
+    lines = []
+    for one in path.split(","):
+        with open(one, "r") as f:
+            lines += [line.rstrip("\r\n") for line in f if line.strip()]
+    return lines
 
 
 def distinct(lines):

@@ -47,8 +47,11 @@ else
   DEVICE_VOCAB_SIZE="${DEVICE_VOCAB_SIZE:-1024}"
 fi
 
+DATA_DIR="$HERE/../../data/criteo"
 args=(
   --data "${DATA:-$HERE/../../data/criteo/criteo_kaggle_train_head10800.txt}"
+  --eval-data "${EVAL_DATA:-$DATA_DIR/paddlerec_dnn_sample_train.txt,$DATA_DIR/paddlerec_dnn_sample_test.txt,$DATA_DIR/paddlerec_raw_sample_part-0.txt}"
+  --eval-rows 0
   --steps "${STEPS:-300}"
   --batch-size "${BATCH_SIZE:-8}"
   --cache-mode "$CACHE_MODE"
