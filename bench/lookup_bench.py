@@ -24,11 +24,18 @@ Systems (what one timed step does for a batch of unique keys):
 Separately, deduplication of the raw batches: asc_ops.dedup vs
 tf.unique_with_counts.
 
+By default every system first inserts all --ids distinct ids (--prefill,
+10M; the whole id space the Zipf draws from) in batch-size batches through the
+same step, reported as "prefill keys/s", and then the Zipf batches are timed
+against the full table (steady state: all hits, as in training once the
+vocabulary is warm). --prefill 0 times the fill from an empty table instead.
+
 Each step fetches only a scalar (the number of new keys, which is checked
 against the generator's count), so output copying does not dominate.
 
-Usage:  python bench/lookup_bench.py            # full run (~2 min on 2 idle cores)
-        python bench/lookup_bench.py --quick    # ~30 s
+Usage:  python bench/lookup_bench.py              # 10M prefill + 300 batches (~2 min on 2 idle cores)
+        python bench/lookup_bench.py --quick      # 1M prefill + 150 batches, ~30 s
+        python bench/lookup_bench.py --prefill 0  # fill from empty, 700 batches
 """
 
 import argparse
@@ -108,6 +115,14 @@ def generate(args, out_dir):
     draw = _zipf_sampler(n_ids, args.zipf)
     rng = np.random.default_rng(args.seed)
     seen = np.zeros(n_ids, dtype=bool)
+    # Prefill: the `prefill` most frequent ranks (all of them by default, i.e.
+    # the whole id space the Zipf draws from), in a seeded random order, so
+    # that insertion order carries no frequency information (a slot-assigning
+    # table like libasc's gets no head-rows-together locality from it).
+    pre_ranks = np.random.default_rng(args.seed + 1).permutation(args.prefill)
+    seen[pre_ranks] = True
+    np.save(os.path.join(out_dir, "prefill.npy"), ids[pre_ranks])
+    del pre_ranks
     uniq_parts, offsets, new_counts, raw = [], [0], [], []
     for b in range(args.batches):
         ranks = draw(rng, args.batch_size)
@@ -126,8 +141,10 @@ def generate(args, out_dir):
     np.save(os.path.join(out_dir, "raw.npy"), np.stack(raw))
     return {
         "seconds": time.time() - t0,
+        "prefill": args.prefill,
         "unique_total": offsets[-1],
         "distinct_total": int(seen.sum()),
+        "stream_new_total": int(sum(new_counts)),
         "mean_unique_per_batch": offsets[-1] / args.batches,
     }
 
@@ -253,14 +270,43 @@ def _lookup_with_default(tf, table, keys, default_row):
                                                default_row)
 
 
+def _run_batches(sess, fetches, keys, batches, max_seconds=None):
+    """Run every batch; return (new keys fetched, wall s, CPU s, batches done)."""
+    got_new = 0
+    times = np.zeros(len(batches))
+    cpu = np.zeros(len(batches))
+    t_start = time.perf_counter()
+    done = 0
+    gc.collect()
+    gc.freeze()
+    gc.disable()        # no collector pauses inside the timed loop
+    for i, batch in enumerate(batches):
+        c = time.process_time()
+        t = time.perf_counter()
+        out = sess.run(fetches, feed_dict={keys: batch})
+        times[i] = time.perf_counter() - t
+        cpu[i] = time.process_time() - c
+        got_new += int(out[0])
+        done = i + 1
+        if max_seconds is not None and time.perf_counter() - t_start > max_seconds:
+            break
+    gc.enable()
+    return got_new, times[:done], cpu[:done], done
+
+
 def run_system(system, args):
     tf = _import_tf()
     d = args.data
     uniq = np.load(os.path.join(d, "uniq.npy"))
     offsets = np.load(os.path.join(d, "offsets.npy"))
     expected_new = np.load(os.path.join(d, "new.npy"))
+    pre_path = os.path.join(d, "prefill.npy")
+    prefill = (np.load(pre_path) if os.path.exists(pre_path)
+               else np.zeros(0, np.int64))
     n_batches = len(offsets) - 1
     batches = [uniq[offsets[i]:offsets[i + 1]] for i in range(n_batches)]
+    bs = args.batch_size
+    pre_batches = [prefill[i:i + bs] for i in range(0, len(prefill), bs)]
 
     keys = tf.compat.v1.placeholder(tf.int64, [None], name="keys")
     n_new, extra, size_fn, init, api = _build(tf, system, args, keys)
@@ -276,36 +322,38 @@ def run_system(system, args):
         size0 = size_fn(sess)
     fetches = [n_new] + extra
 
-    got_new = 0
-    times = np.zeros(n_batches)
-    cpu = np.zeros(n_batches)
-    t_start = time.perf_counter()
-    done = 0
-    gc.collect()
-    gc.freeze()
-    gc.disable()        # no collector pauses inside the timed loop
-    for i, batch in enumerate(batches):
-        c = time.process_time()
-        t = time.perf_counter()
-        out = sess.run(fetches, feed_dict={keys: batch})
-        times[i] = time.perf_counter() - t
-        cpu[i] = time.process_time() - c
-        got_new += int(out[0])
-        done = i + 1
-        if time.perf_counter() - t_start > args.max_seconds:
-            break
-    gc.enable()
+    # Prefill (untimed as far as the steady-state rate goes; its own rate is
+    # reported): every prefill id once, through the same find-or-insert step.
+    pre = {"prefill": len(prefill)}
+    size_p = size0
+    if pre_batches:
+        # One run with zero keys first: the Session's first-run setup of this
+        # feed/fetch signature is not charged to the first prefill batch.
+        sess.run(fetches, feed_dict={keys: prefill[:0]})
+        got, t_pre, c_pre, _ = _run_batches(sess, fetches, keys, pre_batches)
+        size_p = size_fn(sess)
+        rss_p = _rss()
+        pre.update({
+            "prefill_s": float(t_pre.sum()),
+            "prefill_keys_per_s": len(prefill) / float(t_pre.sum()),
+            "prefill_cpu_keys_per_s": len(prefill) / max(float(c_pre.sum()), 1e-9),
+            "prefill_ok": got == len(prefill) == size_p - size0,
+            "prefill_rss_growth": rss_p - rss0,
+        })
+
+    got_new, times, cpu, done = _run_batches(sess, fetches, keys, batches,
+                                             args.max_seconds)
     if os.environ.get("LOOKUP_BENCH_TIMES"):
-        np.save(os.environ["LOOKUP_BENCH_TIMES"], times[:done])
+        np.save(os.environ["LOOKUP_BENCH_TIMES"], times)
     size1 = size_fn(sess)
     rss1 = _rss()
     w = min(args.warmup, done - 1)
     timed_keys = int(offsets[done] - offsets[w])
     timed_s = float(times[w:done].sum())
-    q = w + (done - w) * 3 // 4                  # last quarter of the fill
+    q = w + (done - w) * 3 // 4                  # last quarter of the stream
     last_keys = int(offsets[done] - offsets[q])
     last_s = float(times[q:done].sum())
-    return {
+    res = {
         "system": system,
         "api": api,
         "batches": done,
@@ -317,11 +365,14 @@ def run_system(system, args):
         "cpu_keys_per_s": timed_keys / max(float(cpu[w:done].sum()), 1e-9),
         "keys_per_s_last_quarter": last_keys / last_s if last_s else 0.0,
         "table_size": size1,
-        "new_ok": got_new == int(expected_new[:done].sum()) == size1 - size0,
+        "new_ok": got_new == int(expected_new[:done].sum()) == size1 - size_p,
         "rss_growth": rss1 - rss0,
         "rss_per_M": (rss1 - rss0) / max(size1 - size0, 1) * 1e6,
         "peak_rss": _peak_rss(),
+        "peak_rss_growth": _peak_rss() - rss0,
     }
+    res.update(pre)
+    return res
 
 
 def run_dedup(args):
@@ -386,6 +437,7 @@ def worker_main(args):
 def _spawn(args, worker, data_dir):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", worker,
            "--data", data_dir, "--dim", str(args.dim),
+           "--batch-size", str(args.batch_size),
            "--warmup", str(args.warmup), "--threads", str(args.threads),
            "--max-seconds", str(args.max_seconds)]
     env = dict(os.environ)
@@ -416,8 +468,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="smaller run: 1M ids, 150 batches")
+    ap.add_argument("--prefill", type=int, default=None, metavar="N",
+                    help="first insert the N most frequent ids (default: all "
+                    "--ids, i.e. 10M, quick 1M) in batch-size batches, then "
+                    "time the Zipf batches against the full table (steady "
+                    "state); 0 = time the fill from an empty table")
     ap.add_argument("--batches", type=int, default=None,
-                    help="batches in the stream (default 700, quick 150)")
+                    help="Zipf batches in the timed stream (default 300 with "
+                    "a prefill, 700 with --prefill 0; quick 150)")
     ap.add_argument("--batch-size", type=int, default=65536)
     ap.add_argument("--ids", type=int, default=None,
                     help="distinct ids in the Zipf support (default 10M, quick 1M)")
@@ -448,8 +506,11 @@ def main():
         return
 
     q = args.quick
-    args.batches = args.batches or (150 if q else 700)
     args.ids = args.ids or (1_000_000 if q else 10_000_000)
+    args.prefill = args.ids if args.prefill is None else args.prefill
+    if not 0 <= args.prefill <= args.ids:
+        ap.error("--prefill must be between 0 and --ids (%d)" % args.ids)
+    args.batches = args.batches or (150 if q else 300 if args.prefill else 700)
     args.warmup = args.warmup if args.warmup is not None else (5 if q else 10)
     args.dedup_batches = args.dedup_batches or (20 if q else 60)
     args.dedup_batches = min(args.dedup_batches, args.batches)
@@ -459,17 +520,19 @@ def main():
             ap.error("unknown system %r" % s)
 
     t_all = time.time()
-    print("# lookup_bench: Zipf(%.2f) over %d ids, %d batches x %d keys, dim %d, "
-          "%d warm-up batches, %d TF thread(s)%s"
-          % (args.zipf, args.ids, args.batches, args.batch_size, args.dim,
-             args.warmup, args.threads, " [quick]" if q else ""))
+    print("# lookup_bench: prefill %d ids, then Zipf(%.2f) over %d ids, %d "
+          "batches x %d keys, dim %d, %d warm-up batches, %d TF thread(s)%s"
+          % (args.prefill, args.zipf, args.ids, args.batches, args.batch_size,
+             args.dim, args.warmup, args.threads, " [quick]" if q else ""))
     with tempfile.TemporaryDirectory(prefix="lookup_bench_") as tmp_dir:
         data_dir = args.keep_data or tmp_dir
         os.makedirs(data_dir, exist_ok=True)
         gen = generate(args, data_dir)
-        print("stream: %d unique keys in total (%.0f per batch), %d distinct "
-              "-> final table size; generated in %.1fs"
-              % (gen["unique_total"], gen["mean_unique_per_batch"],
+        print("stream: prefill %d keys, then %d unique keys in %d batches "
+              "(%.0f per batch, %d of them new), %d distinct -> final table "
+              "size; generated in %.1fs"
+              % (gen["prefill"], gen["unique_total"], args.batches,
+                 gen["mean_unique_per_batch"], gen["stream_new_total"],
                  gen["distinct_total"], gen["seconds"]))
         results = {}
         for s in systems:
@@ -477,14 +540,22 @@ def main():
             if res is None:
                 continue
             results[s] = res
+            if res["prefill"]:
+                print("  %-14s prefill %d keys: %8s keys/s (per CPU-s %s) in "
+                      "%.1fs, RSS +%.0f MB, new-key check %s"
+                      % (s, res["prefill"], _fmt_rate(res["prefill_keys_per_s"]),
+                         _fmt_rate(res["prefill_cpu_keys_per_s"]),
+                         res["prefill_s"], res["prefill_rss_growth"] / 2**20,
+                         "ok" if res["prefill_ok"] else "FAILED"))
             print("  %-14s %8s keys/s (per CPU-s %s, last quarter %s), table %d "
-                  "keys, RSS +%.0f MB (%.1f MB per M keys), new-key check %s%s"
-                  "  [%.0fs]"
+                  "keys, RSS +%.0f MB (%.1f MB per M keys, peak +%.0f MB), "
+                  "new-key check %s%s  [%.0fs]"
                   % (s, _fmt_rate(res["keys_per_s"]),
                      _fmt_rate(res["cpu_keys_per_s"]),
                      _fmt_rate(res["keys_per_s_last_quarter"]),
                      res["table_size"], res["rss_growth"] / 2**20,
-                     res["rss_per_M"] / 2**20, "ok" if res["new_ok"] else "FAILED",
+                     res["rss_per_M"] / 2**20, res["peak_rss_growth"] / 2**20,
+                     "ok" if res["new_ok"] else "FAILED",
                      " TRUNCATED after %d batches" % res["batches"]
                      if res["truncated"] else "", wall))
         dedup = None
@@ -503,15 +574,63 @@ def main():
     _markdown(args, gen, results, dedup)
 
 
+def _ratio(r, base, key):
+    return "%.2fx" % (r[key] / base[key]) if base else "n/a"
+
+
 def _markdown(args, gen, results, dedup):
     base = results.get("tfra")
+    cmd = " ".join(["python bench/lookup_bench.py"] + sys.argv[1:])
+    if args.prefill:
+        _markdown_prefill(args, gen, results, base, cmd)
+    else:
+        _markdown_fill(args, gen, results, base, cmd)
+    _markdown_dedup(args, dedup)
+
+
+def _markdown_prefill(args, gen, results, base, cmd):
+    print("Find-or-insert against a prefilled table: %s distinct ids inserted "
+          "first (%dK-key batches, seeded random order), then %d Zipf(%.2f) "
+          "batches of %dK keys over those %s ids (%.0fK unique/batch, %d new "
+          "keys in the whole stream), first %d untimed; table at %.2fM keys, "
+          "dim %d, %d TF thread(s), one run of `%s`."
+          % ("{:,}".format(args.prefill), args.batch_size // 1024,
+             args.batches, args.zipf, args.batch_size // 1024,
+             "{:,}".format(args.ids), gen["mean_unique_per_batch"] / 1e3,
+             gen["stream_new_total"], args.warmup,
+             gen["distinct_total"] / 1e6, args.dim, args.threads, cmd))
+    print()
+    print("| system | op(s) per batch | prefill keys/s | vs TFRA "
+          "| steady-state unique keys/s | vs TFRA | steady keys per CPU-s "
+          "| vs TFRA (CPU) | RSS per M keys at %.2fM keys | peak RSS growth |"
+          % (gen["distinct_total"] / 1e6))
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for s in ALL_SYSTEMS:
+        r = results.get(s)
+        if r is None:
+            continue
+        flags = ""
+        if not (r["new_ok"] and r["prefill_ok"]):
+            flags += " (new-key check FAILED)"
+        if r["truncated"]:
+            flags += " (TRUNCATED: %d batches)" % r["batches"]
+        print("| %s%s | %s | %s | %s | %s | %s | %s | %s | %.0f MB | %.0f MB |"
+              % (LABELS[s], flags, r["api"],
+                 _fmt_rate(r["prefill_keys_per_s"]),
+                 _ratio(r, base, "prefill_keys_per_s"),
+                 _fmt_rate(r["keys_per_s"]), _ratio(r, base, "keys_per_s"),
+                 _fmt_rate(r["cpu_keys_per_s"]),
+                 _ratio(r, base, "cpu_keys_per_s"),
+                 r["rss_per_M"] / 2**20, r["peak_rss_growth"] / 2**20))
+
+
+def _markdown_fill(args, gen, results, base, cmd):
     print("Unique-key find-or-insert, Zipf(%.2f) over %s ids, %d batches of %dK "
           "keys (%.0fK unique/batch), table filled to %.2fM keys, dim %d, "
-          "%d TF thread(s), one run of `python bench/lookup_bench.py%s`."
+          "%d TF thread(s), one run of `%s`."
           % (args.zipf, "{:,}".format(args.ids), args.batches,
              args.batch_size // 1024, gen["mean_unique_per_batch"] / 1e3,
-             gen["distinct_total"] / 1e6, args.dim, args.threads,
-             " --quick" if args.quick else ""))
+             gen["distinct_total"] / 1e6, args.dim, args.threads, cmd))
     print()
     print("| system | op(s) per batch | unique keys/s | vs TFRA | keys per CPU-s "
           "| vs TFRA (CPU) | keys/s, last quarter of fill | RSS per M keys |")
@@ -520,14 +639,16 @@ def _markdown(args, gen, results, dedup):
         r = results.get(s)
         if r is None:
             continue
-        ratio = "%.2fx" % (r["keys_per_s"] / base["keys_per_s"]) if base else "n/a"
-        cratio = ("%.2fx" % (r["cpu_keys_per_s"] / base["cpu_keys_per_s"])
-                  if base else "n/a")
         print("| %s | %s | %s | %s | %s | %s | %s | %.0f MB |"
-              % (LABELS[s], r["api"], _fmt_rate(r["keys_per_s"]), ratio,
-                 _fmt_rate(r["cpu_keys_per_s"]), cratio,
+              % (LABELS[s], r["api"], _fmt_rate(r["keys_per_s"]),
+                 _ratio(r, base, "keys_per_s"),
+                 _fmt_rate(r["cpu_keys_per_s"]),
+                 _ratio(r, base, "cpu_keys_per_s"),
                  _fmt_rate(r["keys_per_s_last_quarter"]),
                  r["rss_per_M"] / 2**20))
+
+
+def _markdown_dedup(args, dedup):
     if dedup:
         print()
         print("| dedup op (raw %dK-key batches) | raw keys/s | keys per CPU-s |"
