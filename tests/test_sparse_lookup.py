@@ -98,10 +98,18 @@ def test_tf_initializers_with_dynamic_shapes(mx, initializer):
     assert value.shape == (3, 4) and np.all(np.abs(value) <= 1.0)
 
 
-def test_initializer_needing_static_shape_with_unknown_batch_is_a_clear_error(mx):
-    table = create_table(tf.int64, 4, "t", tf.compat.v1.constant_initializer(0.5), 100)
-    with pytest.raises(ValueError, match="emb_initializer of table 't' cannot produce"):
-        sparse_lookup(table, tf.compat.v1.placeholder(tf.int64, [None]))
+@pytest.mark.parametrize("initializer, check", [
+    (tf.compat.v1.constant_initializer(0.5), lambda v: np.all(v == 0.5)),
+    (tf.compat.v1.glorot_uniform_initializer(seed=3),
+     lambda v: np.all(np.abs(v) <= np.sqrt(6 / 5)) and len(np.unique(v)) == v.size),
+])
+def test_initializer_needing_static_shape_with_unknown_batch(mx, initializer, check):
+    table = create_table(tf.int64, 4, "t", initializer, 100)
+    ids = tf.compat.v1.placeholder(tf.int64, [None])
+    emb = sparse_lookup(table, ids)
+    (value,) = run(emb, feed={ids: [3, 1, 3, 2]})
+    assert value.shape == (4, 4) and check(value[[0, 1, 3]])
+    np.testing.assert_array_equal(value[0], value[2])
 
 
 def test_fan_based_initializer_in_static_mode():

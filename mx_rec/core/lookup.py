@@ -60,19 +60,19 @@ def _new_row_values(table, n_new, new_pos, bound):
 
     Initializers that refuse a shape tensor (constant and fan-based ones) are
     called with the static bound of the batch (send_count, or the ids' static
-    size) and the new keys' rows picked out of that block.
+    size) and the new keys' rows picked out of that block; without a static
+    bound, once per new row (slower, but any initializer works).
     """
     try:
         return table.initializer(tf.stack([n_new, table.dim]), dtype=tf.float32)
-    except (TypeError, ValueError, NotImplementedError) as err:
-        if not bound:
-            raise ValueError(
-                f"emb_initializer of table '{table.name}' cannot produce a dynamic number of "
-                f"rows ({err}); use an initializer that accepts a shape tensor, ids with a "
-                "static shape, or static shape mode (init(use_dynamic=False) with "
-                "send_count)") from err
-    block = table.initializer([bound, table.dim], dtype=tf.float32)
-    return tf.gather(block, new_pos)
+    except (TypeError, ValueError, NotImplementedError):
+        pass
+    if bound:
+        block = table.initializer([bound, table.dim], dtype=tf.float32)
+        return tf.gather(block, new_pos)
+    return tf.map_fn(
+        lambda _: tf.reshape(table.initializer([1, table.dim], dtype=tf.float32), [table.dim]),
+        new_pos, fn_output_signature=tf.float32)
 
 
 def _eval_rows(table, unique):

@@ -17,20 +17,28 @@
 namespace asc_tf {
 using namespace tensorflow;  // NOLINT: kernel boilerplate
 
-namespace {
-
-Status ResolveTable(const std::string& name, std::shared_ptr<asc::Table>* table) {
-  *table = asc::TableRegistry::Global().Get(name);
-  if (*table == nullptr) {
-    return errors::FailedPrecondition(
-        "table '", name,
-        "' does not exist in libasc: it was never created or was released by "
-        "terminate_config_initializer(); call init() and create_table() again");
+// Base of the kernels that act on one table, named by the `table_name` attr.
+class TableKernel : public OpKernel {
+ public:
+  explicit TableKernel(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("table_name", &table_name_));
   }
-  return OkStatus();
-}
 
-}  // namespace
+ protected:
+  Status ResolveTable(std::shared_ptr<asc::Table>* table) const {
+    *table = asc::TableRegistry::Global().Get(table_name_);
+    if (*table == nullptr) {
+      return errors::FailedPrecondition(
+          "table '", table_name_,
+          "' does not exist in libasc: it was never created or was released by "
+          "terminate_config_initializer(); call init() and create_table() again");
+    }
+    return OkStatus();
+  }
+
+ private:
+  std::string table_name_;
+};
 
 REGISTER_OP("AscFindOrInsert")
     .Input("keys: T")
@@ -57,15 +65,13 @@ capacity is the table's device capacity after the call.
 )doc");
 
 template <typename K>
-class AscFindOrInsertOp : public OpKernel {
+class AscFindOrInsertOp : public TableKernel {
  public:
-  explicit AscFindOrInsertOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("table_name", &table_name_));
-  }
+  explicit AscFindOrInsertOp(OpKernelConstruction* ctx) : TableKernel(ctx) {}
 
   void Compute(OpKernelContext* ctx) override {
     std::shared_ptr<asc::Table> table;
-    OP_REQUIRES_OK(ctx, ResolveTable(table_name_, &table));
+    OP_REQUIRES_OK(ctx, ResolveTable(&table));
     const Tensor& keys = ctx->input(0);
     const int64_t m = keys.NumElements();
     const int64_t n = ctx->input(1).scalar<int32_t>()();
@@ -84,9 +90,6 @@ class AscFindOrInsertOp : public OpKernel {
     std::fill(s + n, s + m, int64_t{0});
     std::fill(fresh + n, fresh + m, false);
   }
-
- private:
-  std::string table_name_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("AscFindOrInsert").Device(DEVICE_CPU).TypeConstraint<int32_t>("T"),
@@ -109,23 +112,18 @@ REGISTER_OP("AscFind")
     .Doc("Slots of keys, -1 for keys the table does not hold. Never inserts.");
 
 template <typename K>
-class AscFindOp : public OpKernel {
+class AscFindOp : public TableKernel {
  public:
-  explicit AscFindOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("table_name", &table_name_));
-  }
+  explicit AscFindOp(OpKernelConstruction* ctx) : TableKernel(ctx) {}
 
   void Compute(OpKernelContext* ctx) override {
     std::shared_ptr<asc::Table> table;
-    OP_REQUIRES_OK(ctx, ResolveTable(table_name_, &table));
+    OP_REQUIRES_OK(ctx, ResolveTable(&table));
     const Tensor& keys = ctx->input(0);
     Tensor* slots = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, keys.shape(), &slots));
     table->Find<K>(keys.NumElements(), keys.flat<K>().data(), slots->flat<int64_t>().data());
   }
-
- private:
-  std::string table_name_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("AscFind").Device(DEVICE_CPU).TypeConstraint<int32_t>("T"),
