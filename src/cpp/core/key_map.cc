@@ -53,24 +53,38 @@ void KeySlotMap::FindBatch(int64_t n, const int64_t* keys, int64_t* slots) const
       });
 }
 
-void KeySlotMap::InsertBatch(int64_t n, const int64_t* keys, const int64_t* slots) {
+template <bool kAssign>
+void KeySlotMap::InsertBatchImpl(int64_t n, const int64_t* keys, const int64_t* slots) {
   internal::HashedPass(
       n, keys, [this](uint64_t h) { __builtin_prefetch(&buckets_[h & mask_], 1); },
       [&](int64_t i, uint64_t h) {
         if (keys[i] != kEmptyKey) {
-          InsertOne(keys[i], slots[i], h);
+          InsertOne(keys[i], slots[i], h, kAssign);
         } else if (!has_empty_key_) {
           has_empty_key_ = true;
           empty_key_slot_ = slots[i];
           ++size_;
+        } else if (kAssign) {
+          empty_key_slot_ = slots[i];
         }
       });
 }
 
-void KeySlotMap::InsertOne(int64_t key, int64_t slot, uint64_t hash) {
+void KeySlotMap::InsertBatch(int64_t n, const int64_t* keys, const int64_t* slots) {
+  InsertBatchImpl<false>(n, keys, slots);
+}
+
+void KeySlotMap::InsertOrAssignBatch(int64_t n, const int64_t* keys, const int64_t* slots) {
+  InsertBatchImpl<true>(n, keys, slots);
+}
+
+void KeySlotMap::InsertOne(int64_t key, int64_t slot, uint64_t hash, bool assign) {
   uint64_t b = hash & mask_;
   for (;; b = (b + 1) & mask_) {
-    if (buckets_[b].key == key) return;
+    if (buckets_[b].key == key) {
+      if (assign) buckets_[b].slot = slot;
+      return;
+    }
     if (buckets_[b].key == kEmptyKey) break;
   }
   // Grow only once the key is known to be absent, so re-inserting present

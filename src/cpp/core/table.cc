@@ -46,6 +46,18 @@ int64_t GrownCapacity(int64_t capacity, int64_t needed, double growth_factor) {
   return grown;
 }
 
+// Location encoding of a KeySlotMap value in DDR mode: device slots are
+// [0, kHostBase), host row h is stored as kHostBase + h. Both ranges stay below
+// kMaxCapacity = 2^40 entries, so 2^62 separates them with room to spare and
+// keeps every value non-negative (kNoSlot stays the only negative value).
+// The encoding never leaves this file.
+constexpr int64_t kHostBase = int64_t{1} << 62;
+
+bool IsHostRow(int64_t location) { return location >= kHostBase; }
+int64_t HostRowOf(int64_t location) { return location - kHostBase; }
+int64_t EncodeHostRow(int64_t row) { return kHostBase + row; }
+bool IsDeviceSlot(int64_t location) { return location != KeySlotMap::kNoSlot && !IsHostRow(location); }
+
 }  // namespace
 
 const char* KeyTypeName(KeyType t) {
@@ -81,6 +93,21 @@ Status TableOptions::Validate() const {
     return Status::InvalidArgument("growth_factor must be a finite number > 1, got " +
                                    std::string(shown) + where);
   }
+  if (host_capacity < 0 || host_capacity > kMaxCapacity) {
+    return Status::InvalidArgument("host_capacity (host_vocabulary_size) must be in [0, " +
+                                   std::to_string(kMaxCapacity) + "], got " +
+                                   std::to_string(host_capacity) + where);
+  }
+  if (host_capacity > 0 && dynamic_expansion) {
+    return Status::InvalidArgument(
+        "dynamic_expansion must be false when host_capacity (host_vocabulary_size) > 0: with a "
+        "host tier the device tier is a fixed-size cache" + where);
+  }
+  if (row_width != 0 && (row_width < dim || row_width > kMaxRowWidth)) {
+    return Status::InvalidArgument("row_width must be 0 (meaning dim) or in [dim=" + std::to_string(dim) +
+                                   ", " + std::to_string(kMaxRowWidth) + "], got " +
+                                   std::to_string(row_width) + where);
+  }
   return Status::OK();
 }
 
@@ -91,8 +118,12 @@ constexpr int64_t kMaxPresizedKeys = int64_t{1} << 24;
 
 Table::Table(const TableOptions& options)
     : options_(options),
-      map_(std::min(options.device_capacity, kMaxPresizedKeys)),
-      slots_(options.device_capacity) {}
+      row_width_(options.effective_row_width()),
+      map_(std::min(options.device_capacity + options.host_capacity, kMaxPresizedKeys)),
+      slots_(options.device_capacity),
+      cache_(options.ddr_mode() ? options.device_capacity : 0),
+      host_(row_width_, options.host_capacity),
+      device_keys_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)) {}
 
 Status Table::Create(const TableOptions& options, std::unique_ptr<Table>* out) {
   ASC_RETURN_IF_ERROR(options.Validate());
@@ -122,6 +153,12 @@ template <typename K>
 Status Table::FindOrInsert(int64_t n, const K* keys, int64_t* slots, bool* is_new,
                            int64_t* capacity) {
   std::unique_lock<std::shared_mutex> lock(mu_);
+  if (options_.ddr_mode()) {
+    return Status::FailedPrecondition("FindOrInsert on table '" + name() +
+                                      "': the table has a host tier (host_vocabulary_size=" +
+                                      std::to_string(options_.host_capacity) +
+                                      "); use PlanLookup");
+  }
   if (n < 0) {
     return Status::InvalidArgument("FindOrInsert on table '" + name() +
                                    "': key count must be >= 0, got " + std::to_string(n));
@@ -178,6 +215,185 @@ Status Table::FindOrInsert(int64_t n, const K* keys, int64_t* slots, bool* is_ne
   }
   map_.InsertBatch(missing, missing_keys, missing_slots);
   *capacity = slots_.capacity();
+  stats_.hits += n - missing;
+  stats_.misses += missing;
+  stats_.new_keys += missing;
+  return Status::OK();
+}
+
+template <typename K>
+Status Table::PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slots, bool* is_new,
+                         SwapPlan* plan) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (!options_.ddr_mode()) {
+    return Status::FailedPrecondition("PlanLookup on table '" + name() +
+                                      "': the table has no host tier (host_vocabulary_size=0); "
+                                      "use FindOrInsert");
+  }
+  if (n < 0) {
+    return Status::InvalidArgument("PlanLookup on table '" + name() +
+                                   "': key count must be >= 0, got " + std::to_string(n));
+  }
+  if (!pending_rows_.empty()) {
+    return Status::FailedPrecondition(
+        "PlanLookup on table '" + name() + "': the previous plan's " +
+        std::to_string(pending_rows_.size()) +
+        " evicted rows were not committed yet; call CommitEvicted first");
+  }
+  ASC_RETURN_IF_ERROR(CheckKeyRange(n, keys));
+  const uint64_t step = begin_step ? step_ + 1 : step_;
+
+  // scratch_keys_[0, n): widened keys; [n, 2n): the keys that need a device
+  // slot (uniqueness check); ApplyPlan reuses [n, 5n) for map updates.
+  scratch_keys_.resize(5 * static_cast<size_t>(n));
+  int64_t* const wide = scratch_keys_.data();
+  int64_t* const moving_keys = wide + n;
+  std::copy_n(keys, n, wide);
+  map_.FindBatch(n, wide, slots);
+  int64_t moving = 0;        // keys needing a device slot: from the host, or new
+  int64_t from_host = 0;
+  int64_t newly_pinned = 0;  // device hits not yet used in this step
+  for (int64_t i = 0; i < n; ++i) {
+    if (IsDeviceSlot(slots[i])) {
+      if (!cache_.UsedIn(slots[i], step)) ++newly_pinned;
+    } else {
+      moving_keys[moving++] = wide[i];
+      if (slots[i] != KeySlotMap::kNoSlot) ++from_host;
+    }
+  }
+  // A repeated key off the device would get two slots; a repeated device hit
+  // is harmless, so the common all-hits case skips the extra pass.
+  if (moving > 0 && DedupKeys<int64_t>(moving, moving_keys, nullptr, nullptr, nullptr) != moving) {
+    return Status::InvalidArgument("PlanLookup on table '" + name() +
+                                   "': keys must be unique within a call (run DedupKeys first)");
+  }
+
+  // Count needs before mutating anything. Slots used in this step (earlier
+  // lookups, and this call's hits once touched) cannot be victims.
+  const int64_t victims = std::max<int64_t>(0, moving - slots_.available());
+  if (victims > 0) {
+    const int64_t pinned = cache_.PinnedIn(step) + newly_pinned;
+    if (victims > cache_.size() - pinned) {
+      return Status::ResourceExhausted(
+          "table '" + name() + "': the device tier (device_vocabulary_size=" +
+          std::to_string(slots_.capacity()) + ") is smaller than the unique keys of one step (" +
+          std::to_string(pinned + moving) + " so far); enlarge device_vocabulary_size");
+    }
+    // Host rows are released (loads) before victims reserve theirs, so the
+    // tier never holds more than max(now, after) rows during the call.
+    const int64_t host_after = host_.size() - from_host + victims;
+    if (host_after > host_.capacity()) {
+      return Status::ResourceExhausted(
+          "table '" + name() + "': the host tier is full (host_vocabulary_size=" +
+          std::to_string(host_.capacity()) + ", " + std::to_string(host_.size()) +
+          " rows held); this lookup evicts " + std::to_string(victims) + " rows and loads " +
+          std::to_string(from_host) + "; enlarge host_vocabulary_size");
+    }
+  }
+  step_ = step;
+  ApplyPlan(n, wide, step, slots, is_new, plan);
+  return Status::OK();
+}
+
+void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* slots, bool* is_new,
+                      SwapPlan* plan) {
+  plan->evict_slots.clear();
+  plan->load_slots.clear();
+  plan->load_rows.clear();
+  // Pin this call's hits first, so no key of the call can pick one as victim.
+  int64_t hits = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (IsDeviceSlot(slots[i])) {
+      cache_.Touch(slots[i], step);
+      is_new[i] = false;
+      ++hits;
+    }
+  }
+  // (key, location) updates: each moving key, plus each victim's key. All
+  // distinct: victims are unpinned device keys, moving keys were off-device.
+  int64_t* const update_keys = scratch_keys_.data() + n;
+  int64_t* const update_locations = update_keys + 2 * n;
+  int64_t updates = 0;
+  int64_t loads = 0;
+  int64_t evictions = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t location = slots[i];
+    if (IsDeviceSlot(location)) continue;
+    if (location != KeySlotMap::kNoSlot) {
+      // Copy out and free the host row first: a victim below may reuse it.
+      const int64_t row = HostRowOf(location);
+      const float* data = host_.Row(row);
+      plan->load_rows.insert(plan->load_rows.end(), data, data + row_width_);
+      host_.Release(row);
+      ++loads;
+    }
+    int64_t slot;
+    if (slots_.available() > 0) {
+      slot = slots_.Allocate();
+    } else {
+      // Exists: PlanLookup counted enough unpinned slots.
+      slot = cache_.Victim(step);
+      const int64_t row = host_.Allocate();
+      pending_rows_.push_back(row);
+      plan->evict_slots.push_back(slot);
+      update_keys[updates] = device_keys_[static_cast<size_t>(slot)];
+      update_locations[updates++] = EncodeHostRow(row);
+      ++evictions;
+    }
+    if (location != KeySlotMap::kNoSlot) plan->load_slots.push_back(slot);
+    is_new[i] = location == KeySlotMap::kNoSlot;
+    cache_.Touch(slot, step);
+    device_keys_[static_cast<size_t>(slot)] = keys[i];
+    update_keys[updates] = keys[i];
+    update_locations[updates++] = slot;
+    slots[i] = slot;
+  }
+  map_.InsertOrAssignBatch(updates, update_keys, update_locations);
+  const int64_t moved = n - hits;
+  stats_.hits += hits;
+  stats_.misses += moved;
+  stats_.loads += loads;
+  stats_.evictions += evictions;
+  stats_.new_keys += moved - loads;
+}
+
+Status Table::CommitEvicted(int64_t e, const float* rows) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (e != static_cast<int64_t>(pending_rows_.size())) {
+    return Status::InvalidArgument("CommitEvicted on table '" + name() + "': got " +
+                                   std::to_string(e) + " rows, the outstanding plan evicted " +
+                                   std::to_string(pending_rows_.size()));
+  }
+  // A key erased meanwhile has released its reserved row; writing into it is
+  // harmless because no host row is handed out before this commit (PlanLookup
+  // refuses to run while a plan is outstanding).
+  for (int64_t j = 0; j < e; ++j) {
+    std::copy_n(rows + j * row_width_, row_width_, host_.Row(pending_rows_[static_cast<size_t>(j)]));
+  }
+  pending_rows_.clear();
+  return Status::OK();
+}
+
+template <typename K>
+Status Table::FindRows(int64_t n, const K* keys, int64_t* slots, float* host_rows,
+                       bool* found) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  if (!pending_rows_.empty()) {
+    return Status::FailedPrecondition(
+        "FindRows on table '" + name() + "': a lookup plan is outstanding (" +
+        std::to_string(pending_rows_.size()) +
+        " evicted rows not committed); call CommitEvicted first");
+  }
+  ForEachInt64Chunk(n, keys, [&](int64_t base, int64_t len, const int64_t* wide) {
+    map_.FindBatch(len, wide, slots + base);
+  });
+  for (int64_t i = 0; i < n; ++i) {
+    found[i] = slots[i] != KeySlotMap::kNoSlot;
+    if (IsHostRow(slots[i])) {
+      std::copy_n(host_.Row(HostRowOf(slots[i])), row_width_, host_rows + i * row_width_);
+      slots[i] = KeySlotMap::kNoSlot;
+    }
+  }
   return Status::OK();
 }
 
@@ -189,6 +405,25 @@ void Table::Find(int64_t n, const K* keys, int64_t* slots) const {
   ForEachInt64Chunk(n, keys, [&](int64_t base, int64_t len, const int64_t* wide) {
     map_.FindBatch(len, wide, slots + base);
   });
+  if (options_.ddr_mode()) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (IsHostRow(slots[i])) slots[i] = KeySlotMap::kNoSlot;
+    }
+  }
+}
+
+void Table::Locate(int64_t n, const int64_t* keys, int8_t* tier) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  int64_t locations[kWidenChunk];
+  for (int64_t base = 0; base < n; base += kWidenChunk) {
+    const int64_t len = std::min(kWidenChunk, n - base);
+    map_.FindBatch(len, keys + base, locations);
+    for (int64_t i = 0; i < len; ++i) {
+      tier[base + i] = locations[i] == KeySlotMap::kNoSlot ? kTierAbsent
+                       : IsHostRow(locations[i])          ? kTierHost
+                                                          : kTierDevice;
+    }
+  }
 }
 
 template <typename K>
@@ -202,7 +437,14 @@ int64_t Table::Erase(int64_t n, const K* keys) {
     removed += map_.EraseBatch(len, wide, removed_slots + base);
   });
   for (int64_t i = 0; i < n; ++i) {
-    if (removed_slots[i] != KeySlotMap::kNoSlot) slots_.Release(removed_slots[i]);
+    const int64_t location = removed_slots[i];
+    if (location == KeySlotMap::kNoSlot) continue;
+    if (IsHostRow(location)) {
+      host_.Release(HostRowOf(location));
+    } else {
+      slots_.Release(location);
+      if (options_.ddr_mode()) cache_.Remove(location);
+    }
   }
   return removed;
 }
@@ -213,9 +455,9 @@ void Table::Snapshot(std::vector<int64_t>* keys, std::vector<int64_t>* slots) co
   slots->clear();
   keys->reserve(static_cast<size_t>(map_.size()));
   slots->reserve(static_cast<size_t>(map_.size()));
-  map_.ForEach([&](int64_t key, int64_t slot) {
+  map_.ForEach([&](int64_t key, int64_t location) {
     keys->push_back(key);
-    slots->push_back(slot);
+    slots->push_back(IsHostRow(location) ? KeySlotMap::kNoSlot : location);
   });
 }
 
@@ -231,12 +473,28 @@ int64_t Table::capacity() const {
 
 int64_t Table::memory_bytes() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
-  return map_.memory_bytes() +
-         static_cast<int64_t>(scratch_keys_.capacity() * sizeof(int64_t));
+  return map_.memory_bytes() + cache_.memory_bytes() + host_.memory_bytes() +
+         static_cast<int64_t>((scratch_keys_.capacity() + device_keys_.capacity() +
+                               pending_rows_.capacity()) *
+                              sizeof(int64_t));
+}
+
+TableStats Table::stats() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  TableStats s = stats_;
+  s.device_keys = slots_.used();
+  s.host_keys = host_.size();
+  return s;
 }
 
 template Status Table::FindOrInsert<int32_t>(int64_t, const int32_t*, int64_t*, bool*, int64_t*);
 template Status Table::FindOrInsert<int64_t>(int64_t, const int64_t*, int64_t*, bool*, int64_t*);
+template Status Table::PlanLookup<int32_t>(int64_t, const int32_t*, bool, int64_t*, bool*,
+                                           SwapPlan*);
+template Status Table::PlanLookup<int64_t>(int64_t, const int64_t*, bool, int64_t*, bool*,
+                                           SwapPlan*);
+template Status Table::FindRows<int32_t>(int64_t, const int32_t*, int64_t*, float*, bool*) const;
+template Status Table::FindRows<int64_t>(int64_t, const int64_t*, int64_t*, float*, bool*) const;
 template void Table::Find<int32_t>(int64_t, const int32_t*, int64_t*) const;
 template void Table::Find<int64_t>(int64_t, const int64_t*, int64_t*) const;
 template int64_t Table::Erase<int32_t>(int64_t, const int32_t*);

@@ -68,6 +68,19 @@ TEST(KeySlotMapTest, InsertLeavesPresentKeysUntouched) {
   EXPECT_EQ(m.size(), 2);
 }
 
+TEST(KeySlotMapTest, InsertOrAssignOverwritesPresentKeys) {
+  KeySlotMap m;
+  InsertOne(&m, 7, 70);
+  InsertOne(&m, KeySlotMap::kEmptyKey, 1);
+  const std::vector<int64_t> keys = {7, 8, KeySlotMap::kEmptyKey};
+  const std::vector<int64_t> slots = {700, 80, 2};
+  m.InsertOrAssignBatch(3, keys.data(), slots.data());
+  EXPECT_EQ(FindOne(m, 7), 700);
+  EXPECT_EQ(FindOne(m, 8), 80);
+  EXPECT_EQ(FindOne(m, KeySlotMap::kEmptyKey), 2);
+  EXPECT_EQ(m.size(), 3);
+}
+
 TEST(KeySlotMapTest, EraseThenReinsertGetsNewSlot) {
   KeySlotMap m;
   InsertOne(&m, 42, 1);

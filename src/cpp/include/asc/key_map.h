@@ -37,6 +37,11 @@ class KeySlotMap {
   // untouched. Keys in one call must be unique. Grows as needed.
   void InsertBatch(int64_t n, const int64_t* keys, const int64_t* slots);
 
+  // Stores keys[i] -> slots[i], inserting absent keys and overwriting the
+  // slot of present ones (a key moving between tiers). Keys in one call must
+  // be unique. Grows as needed.
+  void InsertOrAssignBatch(int64_t n, const int64_t* keys, const int64_t* slots);
+
   // Removes keys; slots_out[i] (if non-null) gets the removed slot or kNoSlot.
   // Returns the number of keys removed.
   int64_t EraseBatch(int64_t n, const int64_t* keys, int64_t* slots_out);
@@ -56,7 +61,9 @@ class KeySlotMap {
     int64_t slot;
   };
   void Rehash(int64_t new_bucket_count);
-  void InsertOne(int64_t key, int64_t slot, uint64_t hash);
+  void InsertOne(int64_t key, int64_t slot, uint64_t hash, bool assign);
+  template <bool kAssign>
+  void InsertBatchImpl(int64_t n, const int64_t* keys, const int64_t* slots);
 
   std::unique_ptr<Bucket[]> buckets_;
   int64_t mask_ = 0;

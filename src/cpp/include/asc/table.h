@@ -6,10 +6,18 @@
 // for new keys. All calls are batched; their cost grows with the batch, never
 // with the table size.
 //
+// Two modes, fixed at creation:
+//   HBM (host_capacity == 0): every key has a device slot; FindOrInsert.
+//   DDR (host_capacity > 0): the device tier is an LRU cache of
+//     device_capacity slots; keys not on the device keep their row (row_width
+//     floats: embedding then optimizer state) in the host tier. Lookups go
+//     through PlanLookup + CommitEvicted, which tell the graph which rows to
+//     move between the device variables and libasc.
+//
 // Thread-safety: every method may be called concurrently from any thread.
-// Readers (Find, Snapshot, stats) share a lock; writers (FindOrInsert, Erase)
-// take it exclusively, so a batch is applied atomically with respect to
-// other calls.
+// Readers (Find, FindRows, Locate, Snapshot, stats) share a lock; writers
+// (FindOrInsert, PlanLookup, CommitEvicted, Erase) take it exclusively, so a
+// batch is applied atomically with respect to other calls.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "asc/device_cache.h"
+#include "asc/host_tier.h"
 #include "asc/key_map.h"
 #include "asc/slot_allocator.h"
 #include "asc/status.h"
@@ -41,13 +51,53 @@ struct TableOptions {
   bool dynamic_expansion = false;
   // Capacity multiplier on expansion; must be > 1.
   double growth_factor = 2.0;
+  // Host (DDR) tier rows, 0..kMaxCapacity. 0 selects HBM mode; > 0 selects DDR
+  // mode, where the device tier is a fixed-size cache (dynamic_expansion must
+  // be false).
+  int64_t host_capacity = 0;
+  // Floats per row moved between tiers: dim embedding floats followed by the
+  // optimizer state. 0 means dim; otherwise in [dim, kMaxRowWidth].
+  int64_t row_width = 0;
 
   static constexpr int64_t kMaxDim = 8192;
   static constexpr int64_t kMaxCapacity = int64_t{1} << 40;
+  // Room for the embedding plus up to 15 optimizer-state columns of width dim.
+  static constexpr int64_t kMaxRowWidth = kMaxDim * 16;
+
+  bool ddr_mode() const { return host_capacity > 0; }
+  // row_width with 0 resolved to dim.
+  int64_t effective_row_width() const { return row_width == 0 ? dim : row_width; }
 
   // OK, or InvalidArgument naming the offending field and its allowed range.
   Status Validate() const;
 };
+
+// Rows the graph must move for one PlanLookup (DDR mode).
+struct SwapPlan {
+  // Device slots whose current rows the graph must gather ([e, row_width])
+  // and pass to CommitEvicted, in this order, before writing anything into
+  // them: the slots now belong to other keys of the lookup.
+  std::vector<int64_t> evict_slots;
+  // Device slots that receive rows coming back from the host tier...
+  std::vector<int64_t> load_slots;
+  // ...and those rows, load_slots.size() * row_width floats, row-major.
+  std::vector<float> load_rows;
+};
+
+// Counters of one table. Key counts are current; the rest are cumulative
+// over the table's life and count keys (not occurrences).
+struct TableStats {
+  int64_t device_keys = 0;  // keys holding a device slot
+  int64_t host_keys = 0;    // keys holding a host row (DDR mode)
+  int64_t hits = 0;         // looked-up keys already on the device
+  int64_t misses = 0;       // looked-up keys not on the device (loads + new_keys)
+  int64_t loads = 0;        // host -> device row moves
+  int64_t evictions = 0;    // device -> host row moves
+  int64_t new_keys = 0;     // keys inserted by a lookup
+};
+
+// Tier codes reported by Table::Locate.
+enum TierCode : int8_t { kTierAbsent = -1, kTierDevice = 0, kTierHost = 1 };
 
 class Table {
  public:
@@ -66,36 +116,104 @@ class Table {
   // ResourceExhausted naming the table and sizes and changes nothing. Keys must
   // be unique within the call (use DedupKeys first). An int32 table returns
   // InvalidArgument for a key outside int32 range, also changing nothing.
+  // HBM mode only: a DDR-mode table returns FailedPrecondition (PlanLookup).
   template <typename K>
   Status FindOrInsert(int64_t n, const K* keys, int64_t* slots, bool* is_new,
                       int64_t* capacity);
 
-  // slots[i] = slot of keys[i] or KeySlotMap::kNoSlot; never inserts.
+  // DDR mode: maps unique keys[0..n) of one lookup to device slots, moving
+  // rows between the tiers as needed, and says which rows the graph must move.
+  //   begin_step: true on the first lookup of this table in a training step
+  //               (advances the step); false on later lookups of the same
+  //               step. A slot used by any lookup of the current step is never
+  //               given to another key in that step.
+  //   slots  (n): device slot of each key after the call.
+  //   is_new (n): true where the key was inserted (the graph initialises its
+  //               row); such keys occupy no host row.
+  //   *plan     : overwritten with the rows to move. The graph must gather
+  //               evict_slots' rows and call CommitEvicted before scattering
+  //               load_rows into load_slots and initialising new keys' slots.
+  // Keys on the host tier come back to the device (their row is copied to
+  // plan->load_rows and their host row freed); keys needing a slot take a free
+  // one, else the least recently used slot not used in this step, whose key
+  // moves to a host row reserved now and filled by CommitEvicted.
+  // All or nothing; on error nothing changes (not even the step):
+  //   FailedPrecondition: HBM-mode table, or the previous plan's evicted rows
+  //     were not committed yet.
+  //   InvalidArgument: n < 0, a key repeated within the call (among keys not
+  //     on the device), or an int32 table's key outside int32 range.
+  //   ResourceExhausted: this step needs more device slots than the device
+  //     tier has (every slot is pinned by the step), or the host tier has no
+  //     room for the evicted rows.
+  template <typename K>
+  Status PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slots, bool* is_new,
+                    SwapPlan* plan);
+
+  // Hands libasc the rows of the outstanding plan's evict_slots: rows is
+  // [e, row_width] in evict_slots order. A plan with evictions is outstanding
+  // from PlanLookup until this call; with none outstanding, only e == 0 is
+  // accepted (a no-op, so the graph may call it unconditionally).
+  //   InvalidArgument: e differs from the outstanding eviction count (then
+  //     nothing changes and the plan stays outstanding).
+  Status CommitEvicted(int64_t e, const float* rows);
+
+  // Evaluation read path; never inserts and never changes LRU order.
+  //   found     (n): whether keys[i] is held.
+  //   slots     (n): device slot of keys[i]; -1 when it is on the host tier
+  //                  or absent.
+  //   host_rows (n * row_width): for a key on the host tier, its row is copied
+  //                  to host_rows + i * row_width; other rows are untouched.
+  // FailedPrecondition while a plan is outstanding: the host rows of keys it
+  // evicted are not filled yet. In HBM mode this is Find plus `found`.
+  template <typename K>
+  Status FindRows(int64_t n, const K* keys, int64_t* slots, float* host_rows, bool* found) const;
+
+  // slots[i] = device slot of keys[i], or KeySlotMap::kNoSlot when the key is
+  // absent or (DDR mode) on the host tier; never inserts.
   template <typename K>
   void Find(int64_t n, const K* keys, int64_t* slots) const;
 
-  // Removes keys and frees their slots for reuse. Absent keys are ignored.
-  // Returns how many keys were removed.
+  // tier[i] = kTierDevice, kTierHost or kTierAbsent for keys[i].
+  void Locate(int64_t n, const int64_t* keys, int8_t* tier) const;
+
+  // Removes keys and frees their device slots or host rows for reuse. Absent
+  // keys are ignored. Returns how many keys were removed.
   template <typename K>
   int64_t Erase(int64_t n, const K* keys);
 
-  // Copies every (key, slot) pair, in unspecified order.
+  // Copies every (key, slot) pair, in unspecified order; slot is -1 for keys
+  // on the host tier (Locate / FindRows tell more).
   void Snapshot(std::vector<int64_t>* keys, std::vector<int64_t>* slots) const;
 
-  int64_t size() const;      // keys held
+  int64_t size() const;      // keys held, in all tiers
   int64_t capacity() const;  // device rows
+  int64_t row_width() const { return row_width_; }
   int64_t memory_bytes() const;
+  TableStats stats() const;
 
  private:
   explicit Table(const TableOptions& options);
   template <typename K>
   Status CheckKeyRange(int64_t n, const K* keys) const;
+  // Applies a PlanLookup whose checks passed; cannot fail.
+  void ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* slots, bool* is_new,
+                 SwapPlan* plan);
 
   const TableOptions options_;
+  const int64_t row_width_;
   mutable std::shared_mutex mu_;
+  // Value per key: a device slot, or (DDR mode) an encoded host row; see
+  // table.cc. Everything below is guarded by mu_.
   KeySlotMap map_;
   SlotAllocator slots_;
   std::vector<int64_t> scratch_keys_;  // widened keys, guarded by mu_ (exclusive)
+  TableStats stats_;                   // cumulative counters only
+  // DDR mode only (empty in HBM mode).
+  DeviceCache cache_;
+  HostTier host_;
+  std::vector<int64_t> device_keys_;  // key held by each issued device slot
+  uint64_t step_ = 0;                 // advanced by PlanLookup(begin_step=true)
+  std::vector<int64_t> pending_rows_;  // host rows awaiting CommitEvicted
 };
 
 }  // namespace asc

@@ -1,0 +1,49 @@
+#include "asc/device_cache.h"
+
+#include <algorithm>
+
+namespace asc {
+
+DeviceCache::DeviceCache(int64_t capacity)
+    : capacity_(capacity),
+      prev_(new int64_t[static_cast<size_t>(capacity + 1)]),
+      next_(new int64_t[static_cast<size_t>(capacity + 1)]),
+      last_used_(new uint64_t[static_cast<size_t>(capacity)]()) {
+  std::fill_n(prev_.get(), capacity, kAbsent);
+  prev_[sentinel()] = sentinel();
+  next_[sentinel()] = sentinel();
+}
+
+void DeviceCache::Touch(int64_t slot, uint64_t step) {
+  if (step != latest_step_) {
+    // Steps only increase, so no cached slot was used in the new one yet.
+    latest_step_ = step;
+    pinned_ = 0;
+  }
+  if (Contains(slot)) {
+    if (last_used_[slot] != step) ++pinned_;
+    Unlink(slot);
+  } else {
+    ++pinned_;
+    ++size_;
+  }
+  last_used_[slot] = step;
+  const int64_t mru = prev_[sentinel()];
+  prev_[slot] = mru;
+  next_[slot] = sentinel();
+  next_[mru] = slot;
+  prev_[sentinel()] = slot;
+}
+
+void DeviceCache::Remove(int64_t slot) {
+  if (last_used_[slot] == latest_step_) --pinned_;
+  Unlink(slot);
+  prev_[slot] = kAbsent;
+  --size_;
+}
+
+int64_t DeviceCache::memory_bytes() const {
+  return (2 * (capacity_ + 1) + capacity_) * static_cast<int64_t>(sizeof(int64_t));
+}
+
+}  // namespace asc

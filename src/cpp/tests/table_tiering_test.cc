@@ -1,0 +1,455 @@
+// DDR mode of Table: PlanLookup / CommitEvicted / FindRows, driven like the
+// graph will drive them, against a fake device matrix and a reference map.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "asc/table.h"
+
+namespace asc {
+namespace {
+
+TableOptions DdrOptions(int64_t device, int64_t host, int64_t dim = 2, int64_t row_width = 5) {
+  TableOptions o;
+  o.name = "emb";
+  o.dim = dim;
+  o.row_width = row_width;
+  o.device_capacity = device;
+  o.host_capacity = host;
+  return o;
+}
+
+std::unique_ptr<Table> MakeTable(const TableOptions& o) {
+  std::unique_ptr<Table> t;
+  const Status s = Table::Create(o, &t);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return t;
+}
+
+struct Lookup {
+  Status status;
+  std::vector<int64_t> slots;
+  std::vector<bool> is_new;
+  SwapPlan plan;
+};
+
+template <typename K>
+Lookup Plan(Table* t, const std::vector<K>& keys, bool begin_step) {
+  Lookup r;
+  const size_t n = keys.size();
+  r.slots.assign(n, -7);
+  std::unique_ptr<bool[]> is_new(new bool[n + 1]());
+  r.status = t->PlanLookup<K>(static_cast<int64_t>(n), keys.data(), begin_step, r.slots.data(),
+                              is_new.get(), &r.plan);
+  r.is_new.assign(is_new.get(), is_new.get() + n);
+  return r;
+}
+
+std::vector<int8_t> Locate(const Table& t, const std::vector<int64_t>& keys) {
+  std::vector<int8_t> tier(keys.size(), 9);
+  t.Locate(static_cast<int64_t>(keys.size()), keys.data(), tier.data());
+  return tier;
+}
+
+bool SameStats(const TableStats& a, const TableStats& b) {
+  return a.device_keys == b.device_keys && a.host_keys == b.host_keys && a.hits == b.hits &&
+         a.misses == b.misses && a.loads == b.loads && a.evictions == b.evictions &&
+         a.new_keys == b.new_keys;
+}
+
+// Rows the fake graph writes; row r of the fake device is device[r*w, (r+1)*w).
+std::vector<float> InitialRow(int64_t key, int64_t width) {
+  std::vector<float> row(static_cast<size_t>(width));
+  for (int64_t c = 0; c < width; ++c) row[c] = static_cast<float>(key) * 0.25f + static_cast<float>(c);
+  return row;
+}
+
+TEST(TableTieringTest, ModesRejectTheOtherModesLookup) {
+  TableOptions hbm = DdrOptions(4, 0);
+  auto t = MakeTable(hbm);
+  Lookup r = Plan<int64_t>(t.get(), {1}, true);
+  EXPECT_EQ(r.status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status.message().find("'emb'"), std::string::npos) << r.status.message();
+
+  auto d = MakeTable(DdrOptions(4, 8));
+  int64_t slot = 0, capacity = 0;
+  bool is_new = false;
+  const int64_t key = 1;
+  const Status s = d->FindOrInsert<int64_t>(1, &key, &slot, &is_new, &capacity);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("PlanLookup"), std::string::npos) << s.message();
+}
+
+TEST(TableTieringTest, EvictsLeastRecentlyUsedAndLoadsItBack) {
+  auto t = MakeTable(DdrOptions(2, 10));
+  const int64_t w = t->row_width();
+  ASSERT_EQ(w, 5);
+  Lookup a = Plan<int64_t>(t.get(), {1, 2}, true);
+  ASSERT_TRUE(a.status.ok()) << a.status.message();
+  EXPECT_EQ(a.is_new, (std::vector<bool>{true, true}));
+  EXPECT_TRUE(a.plan.evict_slots.empty());
+  EXPECT_TRUE(t->CommitEvicted(0, nullptr).ok());
+
+  Lookup b = Plan<int64_t>(t.get(), {3}, true);  // key 1 is least recently used
+  ASSERT_TRUE(b.status.ok()) << b.status.message();
+  EXPECT_EQ(b.plan.evict_slots, std::vector<int64_t>{a.slots[0]});
+  EXPECT_EQ(b.slots[0], a.slots[0]);
+  EXPECT_TRUE(b.is_new[0]);
+  const std::vector<float> row1 = InitialRow(1, w);
+  ASSERT_TRUE(t->CommitEvicted(1, row1.data()).ok());
+  EXPECT_EQ(Locate(*t, {1, 2, 3, 4}), (std::vector<int8_t>{kTierHost, kTierDevice, kTierDevice, kTierAbsent}));
+
+  Lookup c = Plan<int64_t>(t.get(), {1}, true);  // evicts 2, brings 1 back
+  ASSERT_TRUE(c.status.ok()) << c.status.message();
+  EXPECT_FALSE(c.is_new[0]);
+  EXPECT_EQ(c.plan.evict_slots, std::vector<int64_t>{a.slots[1]});
+  EXPECT_EQ(c.plan.load_slots, std::vector<int64_t>{a.slots[1]});
+  EXPECT_EQ(c.plan.load_rows, row1);
+  EXPECT_EQ(c.slots[0], a.slots[1]);
+  const std::vector<float> row2 = InitialRow(2, w);
+  ASSERT_TRUE(t->CommitEvicted(1, row2.data()).ok());
+
+  const TableStats s = t->stats();
+  EXPECT_EQ(s.device_keys, 2);
+  EXPECT_EQ(s.host_keys, 1);
+  EXPECT_EQ(s.new_keys, 3);
+  EXPECT_EQ(s.loads, 1);
+  EXPECT_EQ(s.evictions, 2);
+  EXPECT_EQ(s.hits, 0);
+  EXPECT_EQ(s.misses, 4);
+  EXPECT_EQ(t->size(), 3);
+}
+
+TEST(TableTieringTest, SlotsUsedEarlierInTheStepAreNeverEvicted) {
+  auto t = MakeTable(DdrOptions(3, 10));
+  ASSERT_TRUE(Plan<int64_t>(t.get(), {1, 2}, true).status.ok());
+  ASSERT_TRUE(Plan<int64_t>(t.get(), {3}, false).status.ok());  // last free slot
+  const TableStats before = t->stats();
+  const std::vector<int8_t> where = Locate(*t, {1, 2, 3, 4});
+  Lookup r = Plan<int64_t>(t.get(), {4, 1}, false);  // would need to evict 2 or 3
+  EXPECT_EQ(r.status.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(r.status.message(),
+            "table 'emb': the device tier (device_vocabulary_size=3) is smaller than the unique "
+            "keys of one step (4 so far); enlarge device_vocabulary_size");
+  EXPECT_TRUE(SameStats(t->stats(), before));
+  EXPECT_EQ(Locate(*t, {1, 2, 3, 4}), where);
+  // The failed call did not pin or advance anything: the next step may evict.
+  Lookup next = Plan<int64_t>(t.get(), {4, 1}, true);
+  ASSERT_TRUE(next.status.ok()) << next.status.message();
+  EXPECT_EQ(next.plan.evict_slots.size(), 1u);
+  EXPECT_EQ(Locate(*t, {1, 2, 3, 4}), (std::vector<int8_t>{kTierDevice, kTierHost, kTierDevice, kTierDevice}));
+}
+
+TEST(TableTieringTest, FullHostTierChangesNothing) {
+  auto t = MakeTable(DdrOptions(1, 1));
+  const std::vector<float> row(5, 1.5f);
+  ASSERT_TRUE(Plan<int64_t>(t.get(), {1}, true).status.ok());
+  ASSERT_TRUE(Plan<int64_t>(t.get(), {2}, true).status.ok());
+  ASSERT_TRUE(t->CommitEvicted(1, row.data()).ok());  // 1 -> host, host full
+  const TableStats before = t->stats();
+  Lookup r = Plan<int64_t>(t.get(), {3}, true);
+  EXPECT_EQ(r.status.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(r.status.message().find("table 'emb'"), std::string::npos) << r.status.message();
+  EXPECT_NE(r.status.message().find("host_vocabulary_size=1"), std::string::npos) << r.status.message();
+  EXPECT_TRUE(SameStats(t->stats(), before));
+  EXPECT_EQ(Locate(*t, {1, 2, 3}), (std::vector<int8_t>{kTierHost, kTierDevice, kTierAbsent}));
+  // Swapping 1 and 2 fits: 1's host row is freed before 2 needs one.
+  Lookup swap = Plan<int64_t>(t.get(), {1}, true);
+  ASSERT_TRUE(swap.status.ok()) << swap.status.message();
+  EXPECT_EQ(swap.plan.load_rows, row);
+  ASSERT_TRUE(t->CommitEvicted(1, row.data()).ok());
+  EXPECT_EQ(Locate(*t, {1, 2}), (std::vector<int8_t>{kTierDevice, kTierHost}));
+}
+
+TEST(TableTieringTest, OutstandingPlanMustBeCommittedWithTheRightCount) {
+  auto t = MakeTable(DdrOptions(1, 4));
+  const std::vector<float> rows(10, 2.0f);
+  EXPECT_TRUE(t->CommitEvicted(0, nullptr).ok());  // nothing outstanding
+  EXPECT_EQ(t->CommitEvicted(1, rows.data()).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(Plan<int64_t>(t.get(), {1}, true).status.ok());
+  ASSERT_TRUE(Plan<int64_t>(t.get(), {2}, true).status.ok());  // evicts 1
+  Lookup again = Plan<int64_t>(t.get(), {3}, true);
+  EXPECT_EQ(again.status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(again.status.message().find("CommitEvicted"), std::string::npos);
+  int64_t slot = 0;
+  bool found = false;
+  const int64_t key = 1;
+  std::vector<float> host_row(5);
+  EXPECT_EQ(t->FindRows<int64_t>(1, &key, &slot, host_row.data(), &found).code(),
+            StatusCode::kFailedPrecondition);
+  const Status wrong = t->CommitEvicted(2, rows.data());
+  EXPECT_EQ(wrong.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(wrong.message(), "CommitEvicted on table 'emb': got 2 rows, the outstanding plan evicted 1");
+  ASSERT_TRUE(t->CommitEvicted(1, rows.data()).ok());  // still outstanding after the mismatch
+  EXPECT_TRUE(Plan<int64_t>(t.get(), {3}, true).status.ok());
+}
+
+TEST(TableTieringTest, FindRowsReadsBothTiersAndChangesNothing) {
+  auto t = MakeTable(DdrOptions(2, 4));
+  Lookup a = Plan<int64_t>(t.get(), {1, 2}, true);
+  ASSERT_TRUE(a.status.ok());
+  ASSERT_TRUE(Plan<int64_t>(t.get(), {3}, true).status.ok());  // 1 -> host
+  const std::vector<float> row1 = {9, 8, 7, 6, 5};
+  ASSERT_TRUE(t->CommitEvicted(1, row1.data()).ok());
+  const TableStats before = t->stats();
+
+  // Read 3 then 2: a read that updated LRU order would make 3 the victim.
+  const std::vector<int64_t> keys = {3, 2, 1, 99};
+  std::vector<int64_t> slots(4, -7);
+  std::vector<float> host_rows(4 * 5, -1.0f);
+  std::unique_ptr<bool[]> found(new bool[4]);
+  ASSERT_TRUE(t->FindRows<int64_t>(4, keys.data(), slots.data(), host_rows.data(), found.get()).ok());
+  EXPECT_EQ(slots[1], a.slots[1]);
+  EXPECT_GE(slots[0], 0);
+  EXPECT_EQ(slots[2], -1);
+  EXPECT_EQ(slots[3], -1);
+  EXPECT_TRUE(found[0] && found[1] && found[2]);
+  EXPECT_FALSE(found[3]);
+  EXPECT_EQ(std::vector<float>(host_rows.begin() + 10, host_rows.begin() + 15), row1);
+  EXPECT_EQ(host_rows[0], -1.0f);  // device keys' rows are left alone
+  EXPECT_TRUE(SameStats(t->stats(), before));
+  EXPECT_EQ(Locate(*t, keys), (std::vector<int8_t>{kTierDevice, kTierDevice, kTierHost, kTierAbsent}));
+
+  // Find and Snapshot never expose a host key's location.
+  std::vector<int64_t> found_slots(4);
+  t->Find<int64_t>(4, keys.data(), found_slots.data());
+  EXPECT_EQ(found_slots[2], KeySlotMap::kNoSlot);
+  std::vector<int64_t> snap_keys, snap_slots;
+  t->Snapshot(&snap_keys, &snap_slots);
+  for (size_t i = 0; i < snap_keys.size(); ++i) {
+    EXPECT_EQ(snap_slots[i] == -1, snap_keys[i] == 1) << snap_keys[i];
+    EXPECT_LT(snap_slots[i], 2);
+  }
+
+  Lookup next = Plan<int64_t>(t.get(), {4}, true);
+  ASSERT_TRUE(next.status.ok());
+  EXPECT_EQ(next.plan.evict_slots, std::vector<int64_t>{a.slots[1]});  // key 2, not 3
+}
+
+TEST(TableTieringTest, EraseWorksInBothTiers) {
+  auto t = MakeTable(DdrOptions(2, 4));
+  Lookup a = Plan<int64_t>(t.get(), {1, 2}, true);
+  ASSERT_TRUE(Plan<int64_t>(t.get(), {3}, true).status.ok());  // 1 -> host
+  const std::vector<float> row(5, 0.5f);
+  ASSERT_TRUE(t->CommitEvicted(1, row.data()).ok());
+  const std::vector<int64_t> gone = {1, 2, 42};
+  EXPECT_EQ(t->Erase<int64_t>(3, gone.data()), 2);
+  EXPECT_EQ(Locate(*t, {1, 2, 3}), (std::vector<int8_t>{kTierAbsent, kTierAbsent, kTierDevice}));
+  TableStats s = t->stats();
+  EXPECT_EQ(s.device_keys, 1);
+  EXPECT_EQ(s.host_keys, 0);
+  EXPECT_EQ(t->size(), 1);
+  // 2's slot is free again: a new key takes it without evicting anything.
+  Lookup b = Plan<int64_t>(t.get(), {5}, true);
+  ASSERT_TRUE(b.status.ok());
+  EXPECT_TRUE(b.plan.evict_slots.empty());
+  EXPECT_EQ(b.slots[0], a.slots[1]);
+  EXPECT_TRUE(b.is_new[0]);
+}
+
+TEST(TableTieringTest, RepeatedKeysAreRejected) {
+  auto t = MakeTable(DdrOptions(4, 4));
+  Lookup r = Plan<int64_t>(t.get(), {7, 8, 7}, true);
+  EXPECT_EQ(r.status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(t->size(), 0);
+}
+
+TEST(TableTieringTest, Int32Keys) {
+  TableOptions o = DdrOptions(1, 4);
+  o.key_type = KeyType::kInt32;
+  auto t = MakeTable(o);
+  ASSERT_TRUE(Plan<int32_t>(t.get(), {-5}, true).status.ok());
+  Lookup b = Plan<int32_t>(t.get(), {6}, true);
+  ASSERT_TRUE(b.status.ok());
+  const std::vector<float> row = {1, 2, 3, 4, 5};
+  ASSERT_TRUE(t->CommitEvicted(1, row.data()).ok());
+  const int32_t key = -5;
+  int64_t slot = 0;
+  bool found = false;
+  std::vector<float> host_row(5);
+  ASSERT_TRUE(t->FindRows<int32_t>(1, &key, &slot, host_row.data(), &found).ok());
+  EXPECT_TRUE(found);
+  EXPECT_EQ(slot, -1);
+  EXPECT_EQ(host_row, row);
+  EXPECT_EQ(Plan<int64_t>(t.get(), {int64_t{1} << 40}, true).status.code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(TableTieringTest, ValidateNamesTheFields) {
+  TableOptions o = DdrOptions(4, -1);
+  EXPECT_EQ(o.Validate().message(),
+            "host_capacity (host_vocabulary_size) must be in [0, 1099511627776], got -1 (table 'emb')");
+  o = DdrOptions(4, 8);
+  o.dynamic_expansion = true;
+  EXPECT_EQ(o.Validate().message(),
+            "dynamic_expansion must be false when host_capacity (host_vocabulary_size) > 0: with a "
+            "host tier the device tier is a fixed-size cache (table 'emb')");
+  o.host_capacity = 0;
+  EXPECT_TRUE(o.Validate().ok());  // expansion stays fine in HBM mode
+  o = DdrOptions(4, 8, /*dim=*/4, /*row_width=*/3);
+  EXPECT_EQ(o.Validate().message(),
+            "row_width must be 0 (meaning dim) or in [dim=4, 131072], got 3 (table 'emb')");
+  o.row_width = TableOptions::kMaxRowWidth + 1;
+  EXPECT_EQ(o.Validate().code(), StatusCode::kInvalidArgument);
+  for (int64_t ok : {int64_t{0}, int64_t{4}, TableOptions::kMaxRowWidth}) {
+    o.row_width = ok;
+    EXPECT_TRUE(o.Validate().ok()) << ok;
+  }
+  o.row_width = 0;
+  EXPECT_EQ(MakeTable(o)->row_width(), 4);
+}
+
+// The graph's protocol against a fake device and a reference: every row read
+// by slot must equal the reference, across many steps of skewed keys with
+// several lookups per step, evictions and loads.
+TEST(TableTieringTest, RandomizedSimulationMatchesReference) {
+  constexpr int64_t kDevice = 64;
+  constexpr int64_t kHost = 3000;
+  constexpr int64_t kUniverse = 2000;
+  auto t = MakeTable(DdrOptions(kDevice, kHost, /*dim=*/4, /*row_width=*/12));
+  const int64_t w = t->row_width();
+  std::vector<float> device(static_cast<size_t>(kDevice * w), -1000.0f);
+  std::unordered_map<int64_t, std::vector<float>> reference;
+  std::mt19937_64 rng(2024);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  auto draw_key = [&] {  // skewed: low keys are hot
+    const double u = uniform(rng);
+    return static_cast<int64_t>(u * u * u * kUniverse) * 7 - 3000;
+  };
+  int64_t exhausted = 0, evicted = 0, loaded = 0;
+
+  for (int step = 0; step < 1500; ++step) {
+    std::unordered_set<int64_t> step_keys;
+    std::set<int64_t> step_slots;
+    const int lookups = 1 + static_cast<int>(rng() % 3);
+    for (int l = 0; l < lookups; ++l) {
+      std::vector<int64_t> keys;
+      std::unordered_set<int64_t> seen;
+      const int batch = 1 + static_cast<int>(rng() % 30);
+      for (int i = 0; i < batch; ++i) {
+        const int64_t k = draw_key();
+        if (seen.insert(k).second) keys.push_back(k);
+      }
+      std::unordered_set<int64_t> would_use = step_keys;
+      would_use.insert(keys.begin(), keys.end());
+      const TableStats before = t->stats();
+      Lookup r = Plan<int64_t>(t.get(), keys, /*begin_step=*/l == 0);
+      if (static_cast<int64_t>(would_use.size()) > kDevice) {
+        ASSERT_EQ(r.status.code(), StatusCode::kResourceExhausted) << r.status.message();
+        ASSERT_TRUE(SameStats(t->stats(), before));
+        ++exhausted;
+        continue;
+      }
+      ASSERT_TRUE(r.status.ok()) << r.status.message();
+      step_keys = would_use;
+
+      // Slots of this step: a key keeps its slot; no slot serves two keys;
+      // nothing used earlier in the step is evicted.
+      for (int64_t s : r.plan.evict_slots) ASSERT_EQ(step_slots.count(s), 0u) << "step " << step;
+      for (size_t i = 0; i < keys.size(); ++i) {
+        ASSERT_EQ(r.is_new[i], reference.count(keys[i]) == 0);
+        ASSERT_GE(r.slots[i], 0);
+        ASSERT_LT(r.slots[i], kDevice);
+        step_slots.insert(r.slots[i]);
+      }
+      ASSERT_EQ(std::set<int64_t>(r.slots.begin(), r.slots.end()).size(), keys.size());
+
+      // The graph: gather evicted rows, commit, then scatter loads and inits.
+      const int64_t e = static_cast<int64_t>(r.plan.evict_slots.size());
+      std::vector<float> gathered;
+      for (int64_t s : r.plan.evict_slots) {
+        gathered.insert(gathered.end(), device.begin() + s * w, device.begin() + (s + 1) * w);
+      }
+      ASSERT_TRUE(t->CommitEvicted(e, gathered.data()).ok());
+      ASSERT_EQ(r.plan.load_rows.size(), r.plan.load_slots.size() * static_cast<size_t>(w));
+      for (size_t j = 0; j < r.plan.load_slots.size(); ++j) {
+        std::copy_n(r.plan.load_rows.begin() + j * w, w, device.begin() + r.plan.load_slots[j] * w);
+      }
+      for (size_t i = 0; i < keys.size(); ++i) {
+        if (!r.is_new[i]) continue;
+        const std::vector<float> init = InitialRow(keys[i], w);
+        std::copy(init.begin(), init.end(), device.begin() + r.slots[i] * w);
+        reference[keys[i]] = init;
+      }
+      evicted += e;
+      loaded += static_cast<int64_t>(r.plan.load_slots.size());
+
+      // Read by slot, then train: stale rows anywhere would show up later.
+      for (size_t i = 0; i < keys.size(); ++i) {
+        float* row = device.data() + r.slots[i] * w;
+        std::vector<float>& expected = reference[keys[i]];
+        ASSERT_TRUE(std::equal(expected.begin(), expected.end(), row))
+            << "key " << keys[i] << " step " << step;
+        for (int64_t c = 0; c < w; ++c) {
+          row[c] += 1.0f;
+          expected[c] += 1.0f;
+        }
+      }
+    }
+
+    if (step % 100 == 99) {  // eval reads everything, erasing a few keys
+      std::vector<int64_t> all;
+      for (const auto& kv : reference) all.push_back(kv.first);
+      const int64_t n = static_cast<int64_t>(all.size());
+      std::vector<int64_t> slots(all.size());
+      std::vector<float> host_rows(all.size() * w);
+      std::unique_ptr<bool[]> found(new bool[all.size()]);
+      const TableStats before = t->stats();
+      ASSERT_TRUE(t->FindRows<int64_t>(n, all.data(), slots.data(), host_rows.data(), found.get()).ok());
+      ASSERT_TRUE(SameStats(t->stats(), before));
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_TRUE(found[i]);
+        const float* row = slots[i] >= 0 ? device.data() + slots[i] * w : host_rows.data() + i * w;
+        ASSERT_TRUE(std::equal(reference[all[i]].begin(), reference[all[i]].end(), row)) << all[i];
+      }
+      std::vector<int64_t> erase(all.begin(), all.begin() + std::min<int64_t>(n, 10));
+      ASSERT_EQ(t->Erase<int64_t>(static_cast<int64_t>(erase.size()), erase.data()),
+                static_cast<int64_t>(erase.size()));
+      for (int64_t k : erase) reference.erase(k);
+    }
+  }
+
+  // The run exercised every path.
+  EXPECT_GT(evicted, 1000);
+  EXPECT_GT(loaded, 1000);
+  EXPECT_GT(exhausted, 0);
+
+  // Every key in exactly one tier; counts add up; no slot shared.
+  std::vector<int64_t> keys;
+  for (int64_t k = 0; k < kUniverse; ++k) keys.push_back(k * 7 - 3000);
+  const std::vector<int8_t> tier = Locate(*t, keys);
+  int64_t on_device = 0, on_host = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_EQ(tier[i] != kTierAbsent, reference.count(keys[i]) == 1) << keys[i];
+    on_device += tier[i] == kTierDevice;
+    on_host += tier[i] == kTierHost;
+  }
+  const TableStats s = t->stats();
+  EXPECT_EQ(s.device_keys, on_device);
+  EXPECT_EQ(s.host_keys, on_host);
+  EXPECT_EQ(on_device + on_host, t->size());
+  EXPECT_EQ(t->size(), static_cast<int64_t>(reference.size()));
+  EXPECT_LE(on_device, kDevice);
+  EXPECT_EQ(s.evictions, evicted);
+  EXPECT_EQ(s.loads, loaded);
+  EXPECT_EQ(s.misses, s.loads + s.new_keys);
+  std::vector<int64_t> snap_keys, snap_slots;
+  t->Snapshot(&snap_keys, &snap_slots);
+  std::set<int64_t> device_slots;
+  for (int64_t slot : snap_slots) {
+    if (slot >= 0) {
+      ASSERT_TRUE(device_slots.insert(slot).second) << "slot " << slot << " shared";
+    }
+  }
+  EXPECT_EQ(static_cast<int64_t>(device_slots.size()), on_device);
+}
+
+}  // namespace
+}  // namespace asc
