@@ -12,6 +12,7 @@ import tensorflow as tf
 import model_harness as mh
 from mx_rec.core.embedding import create_table, sparse_lookup
 from mx_rec.core.sparse_table import LOOKUP_RECORDS
+from mx_rec.libasc import _libasc
 from mx_rec.optimizers import adagrad, ftrl, gradient_descent, lazy_adam
 from mx_rec.util.initialize import init, terminate_config_initializer
 
@@ -57,14 +58,17 @@ OPTIMIZERS = {
 }
 
 
-def run_mx_rec(opt_name, batches, device_a=512, device_b=256, expansion=False, use_dynamic=True):
+def run_mx_rec(opt_name, batches, device_a=512, device_b=256, expansion=False, use_dynamic=True,
+               host_a=0, host_b=0):
     """Trains on mx_rec tables; returns losses, initial and final rows per key."""
     init(use_dynamic=use_dynamic, use_dynamic_expansion=expansion)
     tf.compat.v1.set_random_seed(3)
     ph = mh.placeholders()
     init_fn = tf.compat.v1.random_uniform_initializer(-0.5, 0.5, seed=11)
-    ta = create_table(tf.int64, mh.DIM, "a", init_fn, device_a)
-    tb = create_table(tf.int32, mh.DIM, "b", init_fn, device_b)
+    # Created before the tables, as tables with a host tier require.
+    sparse_opt = OPTIMIZERS[opt_name][0]()
+    ta = create_table(tf.int64, mh.DIM, "a", init_fn, device_a, host_vocabulary_size=host_a)
+    tb = create_table(tf.int32, mh.DIM, "b", init_fn, device_b, host_vocabulary_size=host_b)
     kw = {} if use_dynamic else dict(send_count=mh.BATCH * 3)
     e1 = sparse_lookup(ta, ph["f1"], **kw)
     e2 = sparse_lookup(ta, ph["f2"], **kw)
@@ -73,26 +77,37 @@ def run_mx_rec(opt_name, batches, device_a=512, device_b=256, expansion=False, u
     records = tf.compat.v1.get_collection(LOOKUP_RECORDS)
     train = tf.group(
         tf.compat.v1.train.GradientDescentOptimizer(DENSE_LR).minimize(loss),
-        OPTIMIZERS[opt_name][0]().minimize(loss))
-    first_rows = {"a": {}, "b": {}}  # slot -> row when the slot's key was new
+        sparse_opt.minimize(loss))
+    initial = {"a": {}, "b": {}}  # key -> its row when it was new
     losses = []
     with tf.compat.v1.Session() as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
         for batch in batches:
-            fetched = sess.run([loss, train, [(r.slots, r.is_new, r.rows) for r in records]],
+            fetched = sess.run([loss, train, [(r.keys, r.is_new, r.rows) for r in records]],
                                feed_dict={ph[k]: batch[k] for k in ("f1", "f2", "f3", "label")})
             losses.append(fetched[0])
-            for record, (slots, is_new, rows) in zip(records, fetched[2]):
-                for s in np.flatnonzero(is_new):
-                    first_rows[record.table.name].setdefault(slots[s], rows[s])
-        values = {t.name: sess.run(t.variable) for t in (ta, tb)}
-    initial, final = {}, {}
-    for t in (ta, tb):
-        keys, slots = t.export_slots()
-        initial[t.name] = {k: first_rows[t.name][s] for k, s in zip(keys, slots)}
-        final[t.name] = {k: values[t.name][s] for k, s in zip(keys, slots)}
+            for record, (keys, is_new, rows) in zip(records, fetched[2]):
+                for i in np.flatnonzero(is_new):
+                    assert keys[i] not in initial[record.table.name], "a key was inserted twice"
+                    initial[record.table.name][keys[i]] = rows[i]
+        final = {t.name: final_rows(t, sess.run(t.variable)) for t in (ta, tb)}
+        stats = {t.name: t.stats() for t in (ta, tb)}
     terminate_config_initializer()
-    return np.array(losses), initial, final
+    return np.array(losses), initial, final, stats
+
+
+def final_rows(table, device_rows):
+    """key -> row for every key held, from whichever tier holds it."""
+    keys, _ = table.export_slots()
+    tiers = _libasc.locate(table.name, keys)
+    assert set(np.unique(tiers)) <= {0, 1}, "every key is on the device or the host tier"
+    slots, host_rows, found = _libasc.find_rows(table.name, keys)
+    assert found.all()
+    on_device = slots >= 0
+    np.testing.assert_array_equal(on_device, tiers == 0)
+    assert len(np.unique(slots[on_device])) == on_device.sum(), "device slots are not shared"
+    return {k: device_rows[s] if s >= 0 else host_rows[i, :table.dim]
+            for i, (k, s) in enumerate(zip(keys, slots))}
 
 
 def run_dense(opt_name, batches, keys_a, keys_b, initial):
@@ -135,7 +150,7 @@ def run_dense(opt_name, batches, keys_a, keys_b, initial):
 @pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
 def test_same_losses_as_dense_embedding_lookup(opt_name, fresh_graph):
     keys_a, keys_b, batches = mh.make_data(STEPS)
-    mx_losses, initial, mx_final = run_mx_rec(opt_name, batches)
+    mx_losses, initial, mx_final, _ = run_mx_rec(opt_name, batches)
     with tf.Graph().as_default():
         dense_losses, dense_final = run_dense(opt_name, batches, keys_a, keys_b, initial)
     assert np.all(np.isfinite(mx_losses))
@@ -151,17 +166,47 @@ def test_same_losses_as_dense_embedding_lookup(opt_name, fresh_graph):
 
 def test_static_shape_mode_matches_dynamic(fresh_graph):
     _, _, batches = mh.make_data(60)
-    dynamic, _, _ = run_mx_rec("adagrad", batches, use_dynamic=True)
+    dynamic, _, _, _ = run_mx_rec("adagrad", batches, use_dynamic=True)
     with tf.Graph().as_default():
-        static, _, _ = run_mx_rec("adagrad", batches, use_dynamic=False)
+        static, _, _, _ = run_mx_rec("adagrad", batches, use_dynamic=False)
     np.testing.assert_allclose(dynamic, static, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("opt_name", ["sgd", "lazy_adam"])
 def test_dynamic_expansion_matches_presized_table(opt_name, fresh_graph):
     _, _, batches = mh.make_data(STEPS, vocab_a=400)
-    presized, _, _ = run_mx_rec(opt_name, batches, device_a=512, device_b=256)
+    presized, _, _, _ = run_mx_rec(opt_name, batches, device_a=512, device_b=256)
     with tf.Graph().as_default():
-        grown, _, final = run_mx_rec(opt_name, batches, device_a=2, device_b=2, expansion=True)
+        grown, _, final, _ = run_mx_rec(opt_name, batches, device_a=2, device_b=2, expansion=True)
     assert len(final["a"]) >= 200, "table 'a' should grow from 2 rows to at least 100x"
     np.testing.assert_allclose(grown, presized, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+def test_ddr_mode_with_a_small_device_cache_matches_dense(opt_name, fresh_graph):
+    """Device tier ~2x one step's unique keys: rows (and optimizer state) travel
+    device -> host -> device, and training is unchanged."""
+    keys_a, keys_b, batches = mh.make_data(300, vocab_a=4000, vocab_b=1500, zipf=1.2)
+    unique_a = max(len(np.unique(np.concatenate([b["f1"].ravel(), b["f2"].ravel()])))
+                   for b in batches)
+    unique_b = max(len(np.unique(b["f3"])) for b in batches)
+    mx_losses, initial, mx_final, stats = run_mx_rec(
+        opt_name, batches, device_a=2 * unique_a, device_b=2 * unique_b,
+        host_a=4000, host_b=1500)
+    for name in ("a", "b"):
+        assert stats[name]["evictions"] > 200 and stats[name]["loads"] > 100, stats[name]
+        assert stats[name]["host_keys"] > 0
+    with tf.Graph().as_default():
+        dense_losses, _ = run_dense(opt_name, batches, keys_a, keys_b, initial)
+    np.testing.assert_allclose(mx_losses, dense_losses, rtol=0, atol=1e-5)
+    # The same model in HBM mode sums every gradient in the same order, so the
+    # tiers must not change a single row beyond float noise.
+    with tf.Graph().as_default():
+        hbm_losses, _, hbm_final, _ = run_mx_rec(opt_name, batches, device_a=4000,
+                                                 device_b=1500)
+    np.testing.assert_allclose(mx_losses, hbm_losses, rtol=0, atol=1e-6)
+    for name in ("a", "b"):
+        assert set(mx_final[name]) == set(initial[name]) == set(hbm_final[name]), \
+            "every inserted key is still held"
+        for key, row in mx_final[name].items():
+            np.testing.assert_allclose(row, hbm_final[name][key], rtol=0, atol=1e-6)

@@ -55,8 +55,11 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
       device_vocabulary_size: rows of the device tier (HBM mode: the whole
         table). Without dynamic expansion (init(use_dynamic_expansion=...))
         inserting more keys is an error naming the table and sizes.
-      host_vocabulary_size, ssd_vocabulary_size, ssd_data_path: DDR and SSD
-        tiers (not available yet; must stay 0/None).
+      host_vocabulary_size: rows of the host (DDR) tier. When > 0 the device
+        tier becomes a fixed-size LRU cache over all the table's keys (dynamic
+        expansion does not apply), and every hash optimizer that will train the
+        table must be created before it: its state moves with the rows.
+      ssd_vocabulary_size, ssd_data_path: SSD tier (not available yet).
       default_value: what eval lookups (is_train=False) read for keys the table
         does not hold: a scalar or a [dim] vector.
 
@@ -71,11 +74,11 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
                          f"in [1, {_libasc.MAX_CAPACITY}]")
     device_vocabulary_size = check_int("device_vocabulary_size", device_vocabulary_size, 1,
                                        _libasc.MAX_CAPACITY)
-    for arg, value in (("host_vocabulary_size", host_vocabulary_size),
-                       ("ssd_vocabulary_size", ssd_vocabulary_size)):
-        if check_int(arg, value, 0) > 0:
-            raise NotImplementedError(f"{arg} > 0 (DDR/SSD tiering) is not available yet; "
-                                      "use device_vocabulary_size with dynamic expansion")
+    host_vocabulary_size = check_int("host_vocabulary_size", host_vocabulary_size, 0,
+                                     _libasc.MAX_CAPACITY)
+    if check_int("ssd_vocabulary_size", ssd_vocabulary_size, 0) > 0:
+        raise NotImplementedError("ssd_vocabulary_size > 0 (SSD tier) is not available yet; "
+                                  "use host_vocabulary_size (DDR mode)")
     if ssd_data_path is not None:
         raise ValueError("ssd_data_path is only used with ssd_vocabulary_size > 0, which is not "
                          "available yet")
@@ -87,7 +90,9 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
                         initializer=_check_initializer(emb_initializer),
                         device_vocabulary_size=device_vocabulary_size,
                         dynamic_expansion=config.use_dynamic_expansion,
-                        default_value=_check_default_value(default_value, dim))
+                        default_value=_check_default_value(default_value, dim),
+                        host_vocabulary_size=host_vocabulary_size,
+                        hash_optimizers=config.hash_optimizers)
     config.tables[name] = table
     return table
 

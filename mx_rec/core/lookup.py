@@ -4,7 +4,11 @@
       -> train: AscFindOrInsert -> slots, is_new, capacity
                 AscEnsureRows (expandable tables) -> initialise new rows
                 -> gather rows by slot
-      -> eval:  AscFind -> gather rows, default value where absent
+         DDR:   AscPlanLookup -> slots, is_new, rows to move; gather the
+                evicted slots' rows (embedding + optimizer state) ->
+                AscCommitEvicted -> scatter the loaded rows -> initialise new
+                rows -> gather rows by slot
+      -> eval:  AscFind (DDR: AscFindRows) -> rows, default value where absent
       -> gather by restore -> reshape to ids.shape + [dim]
 
 The gradient a hash optimizer needs is d(loss)/d(rows), the [unique, dim]
@@ -38,10 +42,16 @@ def _train_rows(table, unique, n_valid, bound):
     # Training lookups of one table run in construction order: a key inserted
     # by an earlier lookup of this step must have its initial row written
     # before a later lookup that merely finds it reads that row.
-    with tf.control_dependencies(table.previous_train_reads()):
-        slots, is_new, capacity = asc_ops.find_or_insert(table.name, unique, n_valid)
-    grown = table.ensure_rows(table.variable, capacity, 0.0)
-    with tf.control_dependencies([grown]):
+    earlier = table.previous_train_reads()
+    with tf.control_dependencies(earlier):
+        if table.host_vocabulary_size:
+            slots, is_new, ready = _plan_and_move_rows(table, unique, n_valid,
+                                                       begin_step=not earlier)
+            capacity = tf.constant(table.device_vocabulary_size, tf.int64)
+        else:
+            slots, is_new, capacity = asc_ops.find_or_insert(table.name, unique, n_valid)
+            ready = table.ensure_rows(table.variable, capacity, 0.0)
+    with tf.control_dependencies([ready]):
         new_pos = tf.reshape(tf.where(is_new), [-1])
         new_slots = tf.gather(slots, new_pos)
         values = _new_row_values(table, tf.size(new_slots), new_pos, bound)
@@ -50,9 +60,28 @@ def _train_rows(table, unique, n_valid, bound):
         rows = table.variable.sparse_read(slots)
     table.note_train_read(rows)
     tf.compat.v1.add_to_collection(
-        LOOKUP_RECORDS, LookupRecord(table=table, rows=rows, slots=slots, is_new=is_new,
+        LOOKUP_RECORDS, LookupRecord(table=table, keys=unique, rows=rows, slots=slots, is_new=is_new,
                                      n_valid=n_valid, capacity=capacity))
     return rows
+
+
+def _plan_and_move_rows(table, unique, n_valid, begin_step):
+    """DDR mode: slots for the keys, with rows moved between the tiers.
+
+    Returns (slots, is_new, op): once `op` has run, every key of the lookup
+    that was already known has its row (and optimizer state) in its slot.
+    """
+    slots, is_new, evict_slots, load_slots, load_rows = asc_ops.plan_lookup(
+        table.name, unique, n_valid, table.row_width, begin_step)
+    variables = table.row_variables
+    # Victims' rows leave before anything is written into their slots.
+    evicted = tf.concat([v.sparse_read(evict_slots) for v in variables], axis=1)
+    commit = asc_ops.commit_evicted(table.name, evicted)
+    with tf.control_dependencies([commit]):
+        loads = [v.scatter_update(tf.IndexedSlices(
+                     load_rows[:, i * table.dim:(i + 1) * table.dim], load_slots))
+                 for i, v in enumerate(variables)]
+    return slots, is_new, tf.group(commit, *loads)
 
 
 def _new_row_values(table, n_new, new_pos, bound):
@@ -76,8 +105,13 @@ def _new_row_values(table, n_new, new_pos, bound):
 
 
 def _eval_rows(table, unique):
-    slots = asc_ops.find(table.name, unique)
-    found = slots >= 0
+    if table.host_vocabulary_size:
+        slots, host_rows, found = asc_ops.find_rows(table.name, unique, table.row_width)
+    else:
+        slots = asc_ops.find(table.name, unique)
+        found = slots >= 0
     rows = table.variable.sparse_read(tf.maximum(slots, 0))
+    if table.host_vocabulary_size:
+        rows = tf.where((slots >= 0)[:, None], rows, host_rows[:, :table.dim])
     default = tf.constant(table.default_value, tf.float32)
     return tf.where(found[:, None], rows, default[None, :])

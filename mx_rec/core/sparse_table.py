@@ -27,12 +27,13 @@ LOOKUP_RECORDS = "mx_rec_lookup_records"
 class LookupRecord:
     """What a hash optimizer needs from one training lookup.
 
-    rows[i] is the device row of unique key i, read at slot slots[i]; the first
+    rows[i] is the device row of unique key keys[i], read at slot slots[i]; the first
     n_valid entries are real (the rest is static-shape padding). is_new marks
     keys inserted by this step; capacity is the table's device rows after it.
     """
 
     table: "SparseTable"
+    keys: tf.Tensor
     rows: tf.Tensor
     slots: tf.Tensor
     is_new: tf.Tensor
@@ -52,23 +53,33 @@ class SparseTable:
     """An embedding table with an unbounded vocabulary (see create_table)."""
 
     def __init__(self, name, key_dtype, dim, initializer, device_vocabulary_size,
-                 dynamic_expansion, default_value):
+                 dynamic_expansion, default_value, host_vocabulary_size=0, hash_optimizers=()):
         self.name = name
         self.key_dtype = key_dtype
         self.dim = dim
         self.initializer = initializer
         self.device_vocabulary_size = device_vocabulary_size
-        self.dynamic_expansion = dynamic_expansion
+        # A host tier makes the device tier a fixed-size cache.
+        self.host_vocabulary_size = host_vocabulary_size
+        self.dynamic_expansion = dynamic_expansion and not host_vocabulary_size
         self.default_value = default_value
         self._released = False
         self._state_slots: Dict[str, StateSlot] = {}
         # graph -> rows tensor of its latest training lookup (graphs may be freed)
         self._last_train_read = weakref.WeakKeyDictionary()
+        # Rows that travel between tiers hold the embedding, then the state of
+        # every hash optimizer created before the table, in that order.
+        tiered_state = [(opt.name, slot, init) for opt in hash_optimizers
+                        for slot, init in opt.state_specs()] if host_vocabulary_size else []
+        self.row_width = dim * (1 + len(tiered_state))
         _libasc.create_table(name=name, key_type=key_dtype.name, dim=dim,
                              device_capacity=device_vocabulary_size,
-                             dynamic_expansion=dynamic_expansion)
+                             dynamic_expansion=self.dynamic_expansion,
+                             host_capacity=host_vocabulary_size, row_width=self.row_width)
         try:
             self.variable = self._new_row_variable(name, 0.0)
+            for owner, slot, init in tiered_state:
+                self._add_state_slot(owner, slot, init)
         except Exception:
             _libasc.drop_table(name)
             raise
@@ -87,17 +98,35 @@ class SparseTable:
                 collections=[tf.compat.v1.GraphKeys.GLOBAL_VARIABLES, TABLE_VARIABLES],
                 name=f"mx_rec/{var_name}")
 
-    def state_slot(self, owner, slot_name, init_value):
-        """The optimizer state variable `owner/slot_name`, created on first use."""
+    def _add_state_slot(self, owner, slot_name, init_value):
         key = f"{owner}/{slot_name}"
-        if key not in self._state_slots:
-            var = self._new_row_variable(f"{self.name}/{key}", init_value)
-            self._state_slots[key] = StateSlot(var, float(init_value))
+        var = self._new_row_variable(f"{self.name}/{key}", init_value)
+        self._state_slots[key] = StateSlot(var, float(init_value))
         return self._state_slots[key]
+
+    def state_slot(self, owner, slot_name, init_value):
+        """The optimizer state variable `owner/slot_name`.
+
+        Created on first use in HBM mode. A table with a host tier fixed its
+        rows' layout at creation, so its state exists from then on.
+        """
+        key = f"{owner}/{slot_name}"
+        if key in self._state_slots:
+            return self._state_slots[key]
+        if self.host_vocabulary_size:
+            raise ValueError(
+                f"table '{self.name}' has a host tier, so optimizer state travels with its rows: "
+                f"create the hash optimizer '{owner}' before create_table('{self.name}', ...)")
+        return self._add_state_slot(owner, slot_name, init_value)
 
     @property
     def state_slots(self) -> List[StateSlot]:
         return list(self._state_slots.values())
+
+    @property
+    def row_variables(self) -> List[tf.Variable]:
+        """Embedding then state variables: the column order of a moved row."""
+        return [self.variable] + [s.variable for s in self._state_slots.values()]
 
     def ensure_rows(self, variable, capacity, fill):
         """Op growing `variable` to `capacity` rows when the table may expand."""
@@ -141,6 +170,10 @@ class SparseTable:
     def capacity(self):
         """Device rows currently reserved in libasc."""
         return _libasc.table_capacity(self.name)
+
+    def stats(self):
+        """Counters: keys per tier, hits, misses, loads, evictions, new keys."""
+        return _libasc.stats(self.name)
 
     def export_slots(self):
         """(keys, slots) numpy arrays of every key held, in unspecified order."""

@@ -42,3 +42,23 @@ def find(table_name, keys, name=None):
 def ensure_rows(variable, rows, fill=0.0, name=None):
     """Grows a float32 [n, dim] resource variable in place to at least `rows` rows."""
     return _ops().asc_ensure_rows(variable.handle, rows, tf.constant(fill, tf.float32), name=name)
+
+
+def plan_lookup(table_name, unique_keys, n_valid, row_width, begin_step, name=None):
+    """DDR mode: (slots, is_new, evict_slots, load_slots, load_rows) for unique keys.
+
+    The graph must gather evict_slots' rows and pass them to commit_evicted
+    before writing load_rows / new rows into any slot.
+    """
+    return _ops().asc_plan_lookup(unique_keys, n_valid, table_name=table_name,
+                                  row_width=row_width, begin_step=begin_step, name=name)
+
+
+def commit_evicted(table_name, rows, name=None):
+    """Hands libasc the [evicted, row_width] rows of the outstanding plan."""
+    return _ops().asc_commit_evicted(rows, table_name=table_name, name=name)
+
+
+def find_rows(table_name, keys, row_width, name=None):
+    """DDR-mode eval read: (slots, host_rows, found); slot -1 when not on the device."""
+    return _ops().asc_find_rows(keys, table_name=table_name, row_width=row_width, name=name)

@@ -14,6 +14,7 @@ import collections
 import tensorflow as tf
 
 from mx_rec.core.sparse_table import LOOKUP_RECORDS
+from mx_rec.util import initialize
 
 
 class HashOptimizer:
@@ -28,6 +29,8 @@ class HashOptimizer:
                 raise ValueError(f"learning_rate must be a number > 0, got {learning_rate!r}")
         self._name = name
         self._learning_rate = learning_rate
+        if initialize.is_initialized():
+            initialize.get_config().hash_optimizers.append(self)
 
     @property
     def name(self):
@@ -35,8 +38,11 @@ class HashOptimizer:
 
     # ---- subclass interface ------------------------------------------------------
 
-    def _state_specs(self):
+    def state_specs(self):
         """[(slot_name, initial value)] of the per-row state this rule keeps."""
+        return self._state_specs()
+
+    def _state_specs(self):
         return []
 
     def _apply_rows(self, table, slots, grads, state):
@@ -130,13 +136,17 @@ class HashOptimizer:
         capacity = tf.reduce_max(tf.stack([record.capacity for _, record in entries]))
         state = {}
         prepare = []
+        # A slot handed to a new key may have held another key this step; its
+        # state must have left with that key (the lookups' reads come after
+        # the eviction) before the reset below overwrites it.
+        moved = [record.rows for _, record in entries]
         if self._state_specs():
             new_slots = tf.boolean_mask(slots, is_new)
             for slot_name, init_value in self._state_specs():
                 entry = table.state_slot(self._name, slot_name, init_value)
                 state[slot_name] = entry.variable
                 grown = table.ensure_rows(entry.variable, capacity, init_value)
-                with tf.control_dependencies([grown]):
+                with tf.control_dependencies([grown] + moved):
                     # A freshly assigned row starts from the rule's initial state,
                     # whatever an earlier owner of the slot left there.
                     fill = tf.fill(tf.stack([tf.size(new_slots), table.dim]),

@@ -4,7 +4,7 @@ Mirrors mxRec's `mx_rec.util.initialize` so existing scripts keep their calls.
 """
 
 import dataclasses
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from mx_rec.util.validation import check_bool, check_int
 
@@ -22,6 +22,9 @@ class Config:
     save_steps: Optional[int] = None
     max_steps: Optional[int] = None
     tables: Dict[str, object] = dataclasses.field(default_factory=dict)
+    # Hash optimizers in creation order: a table with a host tier carries the
+    # state of every optimizer created before it in each row it moves.
+    hash_optimizers: List[object] = dataclasses.field(default_factory=list)
 
 
 _config: Optional[Config] = None

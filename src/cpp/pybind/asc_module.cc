@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,7 +49,8 @@ asc::KeyType ParseKeyType(const std::string& key_type) {
 }
 
 void CreateTable(const std::string& name, const std::string& key_type, int64_t dim,
-                 int64_t device_capacity, bool dynamic_expansion, double growth_factor) {
+                 int64_t device_capacity, bool dynamic_expansion, double growth_factor,
+                 int64_t host_capacity, int64_t row_width) {
   asc::TableOptions options;
   options.name = name;
   options.key_type = ParseKeyType(key_type);
@@ -56,6 +58,8 @@ void CreateTable(const std::string& name, const std::string& key_type, int64_t d
   options.device_capacity = device_capacity;
   options.dynamic_expansion = dynamic_expansion;
   options.growth_factor = growth_factor;
+  options.host_capacity = host_capacity;
+  options.row_width = row_width;
   std::shared_ptr<asc::Table> table;
   ThrowIfError(asc::TableRegistry::Global().Create(options, &table));
 }
@@ -103,6 +107,46 @@ py::tuple Snapshot(const std::string& name) {
                         py::array_t<int64_t>(slots.size(), slots.data()));
 }
 
+py::array_t<int8_t> Locate(const std::string& name, KeyArray keys) {
+  auto table = GetTable(name);
+  py::array_t<int8_t> tiers(keys.size());
+  {
+    py::gil_scoped_release release;
+    table->Locate(keys.size(), keys.data(), tiers.mutable_data());
+  }
+  return tiers;
+}
+
+py::tuple FindRows(const std::string& name, KeyArray keys) {
+  auto table = GetTable(name);
+  const int64_t n = keys.size();
+  py::array_t<int64_t> slots(n);
+  py::array_t<float> rows({n, table->row_width()});
+  py::array_t<bool> found(n);
+  std::fill_n(rows.mutable_data(), n * table->row_width(), 0.0f);
+  asc::Status s;
+  {
+    py::gil_scoped_release release;
+    s = table->FindRows<int64_t>(n, keys.data(), slots.mutable_data(), rows.mutable_data(),
+                                 found.mutable_data());
+  }
+  ThrowIfError(s);
+  return py::make_tuple(slots, rows, found);
+}
+
+py::dict Stats(const std::string& name) {
+  const asc::TableStats st = GetTable(name)->stats();
+  py::dict d;
+  d["device_keys"] = st.device_keys;
+  d["host_keys"] = st.host_keys;
+  d["hits"] = st.hits;
+  d["misses"] = st.misses;
+  d["loads"] = st.loads;
+  d["evictions"] = st.evictions;
+  d["new_keys"] = st.new_keys;
+  return d;
+}
+
 py::tuple Dedup(KeyArray keys) {
   const int64_t n = keys.size();
   std::vector<int64_t> unique(n);
@@ -126,8 +170,10 @@ PYBIND11_MODULE(_libasc, m) {
   m.attr("MAX_CAPACITY") = asc::TableOptions::kMaxCapacity;
   m.def("create_table", &CreateTable, py::arg("name"), py::arg("key_type"), py::arg("dim"),
         py::arg("device_capacity"), py::arg("dynamic_expansion") = false,
-        py::arg("growth_factor") = 2.0,
-        "Creates a table in the process-wide registry; ValueError for bad options or a taken name.");
+        py::arg("growth_factor") = 2.0, py::arg("host_capacity") = 0, py::arg("row_width") = 0,
+        "Creates a table in the process-wide registry; ValueError for bad options or a taken name.\n"
+        "host_capacity > 0 makes the device tier a cache over a host tier (DDR mode); row_width\n"
+        "(0 = dim) is the floats moved per key between tiers: embedding + optimizer state.");
   m.def("drop_table", [](const std::string& name) { ThrowIfError(asc::TableRegistry::Global().Drop(name)); },
         py::arg("name"));
   m.def("clear_tables", [] { asc::TableRegistry::Global().Clear(); });
@@ -144,5 +190,11 @@ PYBIND11_MODULE(_libasc, m) {
   m.def("find", &Find, py::arg("name"), py::arg("keys"), "Slots of keys, -1 where absent.");
   m.def("erase", &Erase, py::arg("name"), py::arg("keys"), "Removes keys; returns how many were held.");
   m.def("snapshot", &Snapshot, py::arg("name"), "(keys, slots) of every entry.");
+  m.def("locate", &Locate, py::arg("name"), py::arg("keys"),
+        "Tier of each key: 0 device, 1 host, -1 absent.");
+  m.def("find_rows", &FindRows, py::arg("name"), py::arg("keys"),
+        "(slots, host_rows, found): device slot (-1 if not on the device), the row of keys on the "
+        "host tier, and whether the key is held. Never inserts.");
+  m.def("stats", &Stats, py::arg("name"), "Counters of the table (keys per tier, hits, moves).");
   m.def("dedup", &Dedup, py::arg("keys"), "(unique, counts, restore) of a batch of int64 keys.");
 }

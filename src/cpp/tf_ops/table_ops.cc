@@ -1,8 +1,5 @@
-// Stateful table ops: AscFindOrInsert (training lookups) and AscFind (eval).
-//
-// The table is resolved by name on every call rather than cached at kernel
-// construction: after terminate_config_initializer() drops it, a stale graph
-// must fail cleanly instead of writing into an orphaned table.
+// Stateful HBM-mode table ops: AscFindOrInsert (training lookups) and AscFind
+// (eval).
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -10,35 +7,13 @@
 #include "asc/table.h"
 #include "asc/table_registry.h"
 #include "status_util.h"
+#include "table_kernel.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
 
 namespace asc_tf {
 using namespace tensorflow;  // NOLINT: kernel boilerplate
-
-// Base of the kernels that act on one table, named by the `table_name` attr.
-class TableKernel : public OpKernel {
- public:
-  explicit TableKernel(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("table_name", &table_name_));
-  }
-
- protected:
-  Status ResolveTable(std::shared_ptr<asc::Table>* table) const {
-    *table = asc::TableRegistry::Global().Get(table_name_);
-    if (*table == nullptr) {
-      return errors::FailedPrecondition(
-          "table '", table_name_,
-          "' does not exist in libasc: it was never created or was released by "
-          "terminate_config_initializer(); call init() and create_table() again");
-    }
-    return OkStatus();
-  }
-
- private:
-  std::string table_name_;
-};
 
 REGISTER_OP("AscFindOrInsert")
     .Input("keys: T")
