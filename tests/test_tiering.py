@@ -1,0 +1,93 @@
+"""DDR mode (device tier as a cache over a host tier): reads, errors, counters."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mx_rec.core.embedding import create_table, sparse_lookup
+from mx_rec.optimizers import adagrad, lazy_adam
+from mx_rec.util.initialize import init
+
+
+def train_table(device, host, keys_per_step, steps=1):
+    """A DDR table trained with Adagrad on the given key batches; returns the pieces."""
+    init()
+    opt = adagrad.create_hash_optimizer(0.1)
+    table = create_table(tf.int64, 4, "t", tf.compat.v1.random_uniform_initializer(-1, 1, seed=1),
+                         device, host_vocabulary_size=host)
+    ids = tf.compat.v1.placeholder(tf.int64, [None])
+    emb = sparse_lookup(table, ids)
+    step = opt.minimize(tf.reduce_sum(tf.square(emb)))
+    sess = tf.compat.v1.Session()
+    sess.run(tf.compat.v1.global_variables_initializer())
+    return table, ids, emb, step, sess
+
+
+def test_eval_reads_every_tier_and_inserts_nothing():
+    table, ids, emb, step, sess = train_table(device=16, host=200, keys_per_step=10)
+    rng = np.random.RandomState(0)
+    for _ in range(30):
+        sess.run(step, {ids: rng.choice(100, size=10, replace=False)})
+    stats = table.stats()
+    assert stats["host_keys"] > 0 and stats["device_keys"] == 16
+    held, _ = table.export_slots()
+    unseen = np.array([1000, 1001], np.int64)
+    query = np.concatenate([held, unseen])
+    evaluated = sparse_lookup(table, ids, is_train=False)
+    values = sess.run(evaluated, {ids: query})
+    np.testing.assert_array_equal(values[-2:], np.zeros([2, 4]))
+    assert table.stats() == stats, "an eval read moves and inserts nothing"
+    # Training lookups of the same keys (which pull them to the device) read
+    # exactly what eval read from whichever tier held them.
+    for chunk in np.array_split(np.arange(len(held)), 8):
+        trained = sess.run(emb, {ids: held[chunk]})
+        np.testing.assert_array_equal(trained, values[chunk])
+    sess.close()
+
+
+def test_device_tier_smaller_than_one_step_is_a_clear_error():
+    table, ids, emb, step, sess = train_table(device=8, host=100, keys_per_step=4)
+    sess.run(step, {ids: [1, 2, 3, 4]})
+    before = sess.run(sparse_lookup(table, ids, is_train=False), {ids: [1, 2, 3, 4]})
+    with pytest.raises(tf.errors.ResourceExhaustedError,
+                       match=r"table 't': the device tier \(device_vocabulary_size=8\) is smaller"):
+        sess.run(step, {ids: np.arange(10, 19)})
+    assert table.size() == 4
+    after = sess.run(sparse_lookup(table, ids, is_train=False), {ids: [1, 2, 3, 4]})
+    np.testing.assert_array_equal(before, after)
+    sess.run(step, {ids: np.arange(10, 18)})  # 8 keys fit: training goes on
+    sess.close()
+
+
+def test_full_host_tier_is_a_clear_error():
+    table, ids, emb, step, sess = train_table(device=4, host=4, keys_per_step=4)
+    sess.run(step, {ids: [1, 2, 3, 4]})
+    sess.run(step, {ids: [5, 6, 7, 8]})  # 1..4 move to the host tier
+    with pytest.raises(tf.errors.ResourceExhaustedError, match="host"):
+        sess.run(step, {ids: [9, 10, 11, 12]})
+    assert table.size() == 8
+    sess.run(step, {ids: [1, 2, 3, 4]})  # known keys still swap in
+    sess.close()
+
+
+def test_hash_optimizer_created_after_a_ddr_table_is_rejected():
+    init()
+    table = create_table(tf.int64, 4, "t", None, 8, host_vocabulary_size=16)
+    emb = sparse_lookup(table, tf.constant([1, 2], tf.int64))
+    late = lazy_adam.create_hash_optimizer(0.1)
+    with pytest.raises(ValueError, match="create the hash optimizer 'LazyAdamHash' before "
+                                         r"create_table\('t'"):
+        late.minimize(tf.reduce_sum(emb))
+
+
+def test_counters_are_readable():
+    table, ids, emb, step, sess = train_table(device=4, host=50, keys_per_step=4)
+    sess.run(step, {ids: [1, 2, 3, 4]})
+    sess.run(step, {ids: [5, 6, 7, 8]})
+    sess.run(step, {ids: [1, 2, 5, 6]})
+    stats = table.stats()
+    assert stats["new_keys"] == 8
+    assert stats["evictions"] == 6 and stats["loads"] == 2
+    assert stats["hits"] == 2 and stats["misses"] == 10
+    assert stats["device_keys"] == 4 and stats["host_keys"] == 4
+    sess.close()
