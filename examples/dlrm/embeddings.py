@@ -26,10 +26,12 @@ def table_layout(multi_lookup):
 
 
 def create_tables(dim, device_vocabulary_size, multi_lookup=False,
-                  init_stddev=0.05):
+                  init_stddev=0.05, host_vocabulary_size=0):
     """Create the tables; returns dict feature name -> table handle.
 
-    A shared table gets room for all the features it holds.
+    A shared table gets room for all the features it holds. With
+    host_vocabulary_size > 0 (DDR mode) the device rows are a cache over the
+    host tier; the sparse optimizer must exist already.
     """
     layout = table_layout(multi_lookup)
     users = {}
@@ -43,7 +45,8 @@ def create_tables(dim, device_vocabulary_size, multi_lookup=False,
             name=table_name,
             emb_initializer=tf.compat.v1.truncated_normal_initializer(
                 stddev=init_stddev),
-            device_vocabulary_size=device_vocabulary_size * len(features))
+            device_vocabulary_size=device_vocabulary_size * len(features),
+            host_vocabulary_size=host_vocabulary_size * len(features))
         for feature in features:
             tables[feature] = table
     return tables

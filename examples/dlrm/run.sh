@@ -4,7 +4,9 @@
 # directly, mx_rec must already be importable (built and on PYTHONPATH).
 #
 #   USE_DYNAMIC=1            1: dynamic shape lookups, 0: static (send_count)
-#   CACHE_MODE=HBM           HBM only; DDR and SSD are not supported yet
+#   CACHE_MODE=HBM           HBM (device rows only) or DDR (device rows cache a host
+#                            tier: DEVICE_VOCAB_SIZE 2 x BATCH_SIZE, HOST_VOCAB_SIZE 4096);
+#                            SSD is not supported yet
 #   USE_DYNAMIC_EXPANSION=0  1: tables start small and grow when full
 #   USE_MULTI_LOOKUP=0       1: C1 and C2 share one table, looked up twice
 #   USE_FAAE=0, USE_MODIFY_GRAPH=0   not supported yet (must stay 0)
@@ -34,14 +36,17 @@ USE_MODIFY_GRAPH=$(flag01 USE_MODIFY_GRAPH 0)
 CACHE_MODE="${CACHE_MODE:-HBM}"
 
 case "$CACHE_MODE" in
-  HBM) ;;
-  DDR|SSD) die "CACHE_MODE=$CACHE_MODE is not supported yet by the DLRM example; use CACHE_MODE=HBM" ;;
+  HBM|DDR) ;;
+  SSD) die "CACHE_MODE=SSD is not supported yet by the DLRM example; use CACHE_MODE=HBM or DDR" ;;
   *) die "CACHE_MODE must be HBM, DDR or SSD, got '$CACHE_MODE'" ;;
 esac
 [ "$USE_FAAE" = 0 ] || die "USE_FAAE=1 (feature admission and eviction) is not supported yet by the DLRM example"
 [ "$USE_MODIFY_GRAPH" = 0 ] || die "USE_MODIFY_GRAPH=1 (automatic graph modification) is not supported yet by the DLRM example"
 
-if [ "$USE_DYNAMIC_EXPANSION" = 1 ]; then
+if [ "$CACHE_MODE" = DDR ]; then
+  # Two batches' worth of device rows per table: rows must travel.
+  DEVICE_VOCAB_SIZE="${DEVICE_VOCAB_SIZE:-$((2 * ${BATCH_SIZE:-8}))}"
+elif [ "$USE_DYNAMIC_EXPANSION" = 1 ]; then
   DEVICE_VOCAB_SIZE="${DEVICE_VOCAB_SIZE:-64}"
 else
   DEVICE_VOCAB_SIZE="${DEVICE_VOCAB_SIZE:-1024}"
@@ -59,6 +64,7 @@ args=(
   --use-dynamic-expansion "$USE_DYNAMIC_EXPANSION"
   --multi-lookup "$USE_MULTI_LOOKUP"
   --device-vocab-size "$DEVICE_VOCAB_SIZE"
+  --host-vocab-size "${HOST_VOCAB_SIZE:-4096}"
 )
 if [ -n "${RANK_TABLE_FILE:-}" ]; then
   args+=(--rank-table "$RANK_TABLE_FILE")

@@ -29,7 +29,7 @@ from metrics import log_loss, roc_auc  # noqa: E402
 from model import DLRM, loss_fn  # noqa: E402
 from rank_table import rank_count  # noqa: E402
 
-SUPPORTED_CACHE_MODES = ("HBM",)
+SUPPORTED_CACHE_MODES = ("HBM", "DDR")
 KNOWN_CACHE_MODES = ("HBM", "DDR", "SSD")
 SPARSE_OPTIMIZERS = ("lazy_adam", "adagrad", "gradient_descent", "ftrl")
 DEFAULT_DATA = os.path.join(HERE, "..", "..", "data", "criteo",
@@ -65,7 +65,10 @@ def parse_args(argv=None):
                    help="distinct rows held out for eval (with --eval-data: "
                         "rows of it to use, 0 = all)")
     p.add_argument("--cache-mode", default="HBM",
-                   help="HBM (DDR and SSD are not supported yet)")
+                   help="HBM (device rows only) or DDR (device rows cache a "
+                        "host tier); SSD is not supported yet")
+    p.add_argument("--host-vocab-size", type=int, default=4096,
+                   help="host (DDR) rows per feature table in DDR mode")
     p.add_argument("--device-vocab-size", type=int, default=1024,
                    help="device rows per feature table")
     p.add_argument("--use-dynamic", type=str2bool, default=True,
@@ -155,8 +158,10 @@ def main(argv=None):
 
 def _train_and_eval(args, train_np, eval_np, create_tables, lookup_all):
     sparse_opt = make_sparse_optimizer(args.sparse_optimizer, args.lr)
+    host_rows = args.host_vocab_size if args.cache_mode == "DDR" else 0
     tables = create_tables(args.dim, args.device_vocab_size,
-                           multi_lookup=args.multi_lookup)
+                           multi_lookup=args.multi_lookup,
+                           host_vocabulary_size=host_rows)
     model = DLRM(criteo.NUM_DENSE, criteo.NUM_SPARSE, args.dim)
 
     # Training graph.
@@ -228,6 +233,21 @@ def _train_and_eval(args, train_np, eval_np, create_tables, lookup_all):
         labels = np.concatenate(labels)[:n_eval]
         print("eval rows %d  logloss %.4f" % (n_eval, log_loss(labels, probs)))
         print("eval AUC: %.4f" % roc_auc(labels, probs))
+    if args.cache_mode == "DDR":
+        report_tiers(tables)
+
+
+def report_tiers(tables):
+    """Sums the tier counters of every table: proof that rows really moved."""
+    totals = {}
+    for table in {t.name: t for t in tables.values()}.values():
+        for key, value in table.stats().items():
+            totals[key] = totals.get(key, 0) + value
+    looked_up = max(1, totals["hits"] + totals["misses"])
+    print("tiers: %d keys on device, %d on host; %d evictions (device->host), "
+          "%d loads (host->device), device hit rate %.3f" % (
+              totals["device_keys"], totals["host_keys"], totals["evictions"],
+              totals["loads"], totals["hits"] / looked_up))
 
 
 if __name__ == "__main__":
