@@ -6,7 +6,9 @@
 #include <limits>
 #include <mutex>
 #include <string>
+#include <sys/stat.h>
 #include <type_traits>
+#include <unistd.h>
 
 #include "asc/key_dedup.h"
 
@@ -50,13 +52,25 @@ int64_t GrownCapacity(int64_t capacity, int64_t needed, double growth_factor) {
 // [0, kHostBase), host row h is stored as kHostBase + h. Both ranges stay below
 // kMaxCapacity = 2^40 entries, so 2^62 separates them with room to spare and
 // keeps every value non-negative (kNoSlot stays the only negative value).
+// A key on the SSD tier is stored as the single value kOnSsd (SsdTier is keyed
+// by key, so no row index is needed), just below kHostBase.
 // The encoding never leaves this file.
 constexpr int64_t kHostBase = int64_t{1} << 62;
+constexpr int64_t kOnSsd = kHostBase - 1;
 
 bool IsHostRow(int64_t location) { return location >= kHostBase; }
+bool IsOnSsd(int64_t location) { return location == kOnSsd; }
 int64_t HostRowOf(int64_t location) { return location - kHostBase; }
 int64_t EncodeHostRow(int64_t row) { return kHostBase + row; }
-bool IsDeviceSlot(int64_t location) { return location != KeySlotMap::kNoSlot && !IsHostRow(location); }
+bool IsDeviceSlot(int64_t location) { return location >= 0 && location < kOnSsd; }
+// Off the device but held: its row lives in libasc (host or SSD).
+bool IsOffDevice(int64_t location) { return location >= kOnSsd; }
+
+// Demotion victims: the lowest count among this many random held host rows.
+constexpr int kDemotionSamples = 16;
+constexpr int kDemotionTries = 64;
+
+uint32_t Bump(uint32_t freq) { return freq == UINT32_MAX ? freq : freq + 1; }
 
 }  // namespace
 
@@ -108,6 +122,41 @@ Status TableOptions::Validate() const {
                                    ", " + std::to_string(kMaxRowWidth) + "], got " +
                                    std::to_string(row_width) + where);
   }
+  if (ssd_capacity < 0 || ssd_capacity > kMaxCapacity) {
+    return Status::InvalidArgument("ssd_capacity (ssd_vocabulary_size) must be in [0, " +
+                                   std::to_string(kMaxCapacity) + "], got " +
+                                   std::to_string(ssd_capacity) + where);
+  }
+  if (ssd_capacity > 0) {
+    if (host_capacity == 0) {
+      return Status::InvalidArgument(
+          "ssd_vocabulary_size > 0 needs a host tier (host_vocabulary_size > 0)" + where);
+    }
+    if (ssd_paths.empty()) {
+      return Status::InvalidArgument(
+          "ssd_paths (ssd_data_path) must name at least one directory when ssd_capacity "
+          "(ssd_vocabulary_size) > 0" + where);
+    }
+    if (ssd_min_free_bytes < 0) {
+      return Status::InvalidArgument("ssd_min_free_bytes must be >= 0, got " +
+                                     std::to_string(ssd_min_free_bytes) + where);
+    }
+    for (const std::string& path : ssd_paths) {
+      struct stat st;
+      if (path.empty() || stat(path.c_str(), &st) != 0) {
+        return Status::InvalidArgument("ssd_paths (ssd_data_path): '" + path + "' does not exist" +
+                                       where);
+      }
+      if (!S_ISDIR(st.st_mode)) {
+        return Status::InvalidArgument("ssd_paths (ssd_data_path): '" + path +
+                                       "' is not a directory" + where);
+      }
+      if (access(path.c_str(), W_OK | X_OK) != 0) {
+        return Status::InvalidArgument("ssd_paths (ssd_data_path): '" + path +
+                                       "' is not writable" + where);
+      }
+    }
+  }
   return Status::OK();
 }
 
@@ -123,12 +172,73 @@ Table::Table(const TableOptions& options)
       slots_(options.device_capacity),
       cache_(options.ddr_mode() ? options.device_capacity : 0),
       host_(row_width_, options.host_capacity),
-      device_keys_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)) {}
+      device_keys_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)),
+      device_freq_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)) {}
 
 Status Table::Create(const TableOptions& options, std::unique_ptr<Table>* out) {
   ASC_RETURN_IF_ERROR(options.Validate());
-  out->reset(new Table(options));
+  std::unique_ptr<Table> table(new Table(options));
+  if (options.ssd_mode()) {
+    SsdTierOptions ssd;
+    ssd.paths = options.ssd_paths;
+    ssd.name = options.name;
+    ssd.row_width = table->row_width_;
+    ssd.capacity = options.ssd_capacity;
+    ssd.min_free_bytes = options.ssd_min_free_bytes;
+    const Status s = SsdTier::Open(ssd, &table->ssd_);
+    if (!s.ok()) return Status(s.code(), "table '" + options.name + "': " + s.message());
+  }
+  *out = std::move(table);
   return Status::OK();
+}
+
+int64_t Table::AllocateHostRow(int64_t key, uint32_t freq) {
+  const int64_t row = host_.Allocate();
+  if (row >= static_cast<int64_t>(host_meta_.size())) host_meta_.resize(static_cast<size_t>(row) + 1);
+  HostRowMeta& m = host_meta_[static_cast<size_t>(row)];
+  m.key = key;
+  m.freq = freq;
+  m.held = true;
+  return row;
+}
+
+void Table::ReleaseHostRow(int64_t row) {
+  host_.Release(row);
+  host_meta_[static_cast<size_t>(row)].held = false;
+}
+
+uint64_t Table::NextRandom() {  // splitmix64
+  uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// A held host row not marked in this epoch with the lowest count among a few
+// random ones; marks it. Precondition: such a row exists. Sampling misses
+// only when few rows qualify (a host tier not much larger than one batch);
+// then a scan from a random start finds one.
+int64_t Table::SampleDemotionVictim() {
+  const int64_t issued = static_cast<int64_t>(host_meta_.size());
+  int64_t best = -1;
+  int sampled = 0;
+  for (int tries = 0; tries < kDemotionTries && sampled < kDemotionSamples; ++tries) {
+    const int64_t row = static_cast<int64_t>(NextRandom() % static_cast<uint64_t>(issued));
+    const HostRowMeta& m = host_meta_[static_cast<size_t>(row)];
+    if (!m.held || m.mark == demote_epoch_) continue;
+    ++sampled;
+    if (best < 0 || m.freq < host_meta_[static_cast<size_t>(best)].freq) best = row;
+  }
+  if (best < 0) {
+    const int64_t start = static_cast<int64_t>(NextRandom() % static_cast<uint64_t>(issued));
+    for (int64_t k = 0; k < issued && best < 0; ++k) {
+      const int64_t row = (start + k) % issued;
+      const HostRowMeta& m = host_meta_[static_cast<size_t>(row)];
+      if (m.held && m.mark != demote_epoch_) best = row;
+    }
+  }
+  host_meta_[static_cast<size_t>(best)].mark = demote_epoch_;
+  return best;
 }
 
 template <typename K>
@@ -250,15 +360,20 @@ Status Table::PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slo
   int64_t* const moving_keys = wide + n;
   std::copy_n(keys, n, wide);
   map_.FindBatch(n, wide, slots);
-  int64_t moving = 0;        // keys needing a device slot: from the host, or new
+  int64_t moving = 0;        // keys needing a device slot: from host/SSD, or new
   int64_t from_host = 0;
+  int64_t from_ssd = 0;
   int64_t newly_pinned = 0;  // device hits not yet used in this step
   for (int64_t i = 0; i < n; ++i) {
     if (IsDeviceSlot(slots[i])) {
       if (!cache_.UsedIn(slots[i], step)) ++newly_pinned;
     } else {
       moving_keys[moving++] = wide[i];
-      if (slots[i] != KeySlotMap::kNoSlot) ++from_host;
+      if (IsOnSsd(slots[i])) {
+        ++from_ssd;
+      } else if (slots[i] != KeySlotMap::kNoSlot) {
+        ++from_host;
+      }
     }
   }
   // A repeated key off the device would get two slots; a repeated device hit
@@ -271,6 +386,7 @@ Status Table::PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slo
   // Count needs before mutating anything. Slots used in this step (earlier
   // lookups, and this call's hits once touched) cannot be victims.
   const int64_t victims = std::max<int64_t>(0, moving - slots_.available());
+  int64_t demote = 0;
   if (victims > 0) {
     const int64_t pinned = cache_.PinnedIn(step) + newly_pinned;
     if (victims > cache_.size() - pinned) {
@@ -282,12 +398,67 @@ Status Table::PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slo
     // Host rows are released (loads) before victims reserve theirs, so the
     // tier never holds more than max(now, after) rows during the call.
     const int64_t host_after = host_.size() - from_host + victims;
-    if (host_after > host_.capacity()) {
+    if (host_after > host_.capacity() && ssd_ != nullptr) {
+      // Demote the excess to SSD; rows this call loads are not candidates.
+      demote = host_after - host_.capacity();
+      const int64_t ssd_after = ssd_->size() - from_ssd + demote;
+      if (demote > host_.size() - from_host || ssd_after > options_.ssd_capacity) {
+        return Status::ResourceExhausted(
+            "table '" + name() + "': every tier is full (device_vocabulary_size=" +
+            std::to_string(slots_.capacity()) + ", host_vocabulary_size=" +
+            std::to_string(host_.capacity()) + ", ssd_vocabulary_size=" +
+            std::to_string(options_.ssd_capacity) + "; " + std::to_string(host_.size()) +
+            " host rows and " + std::to_string(ssd_->size()) + " SSD rows held); this lookup evicts " +
+            std::to_string(victims) + " rows and loads " + std::to_string(from_host) +
+            " from host and " + std::to_string(from_ssd) +
+            " from SSD; enlarge ssd_vocabulary_size or host_vocabulary_size");
+      }
+    } else if (host_after > host_.capacity()) {
       return Status::ResourceExhausted(
           "table '" + name() + "': the host tier is full (host_vocabulary_size=" +
           std::to_string(host_.capacity()) + ", " + std::to_string(host_.size()) +
           " rows held); this lookup evicts " + std::to_string(victims) + " rows and loads " +
           std::to_string(from_host) + "; enlarge host_vocabulary_size");
+    }
+  }
+  demoted_rows_.clear();
+  if (from_ssd > 0 || demote > 0) {
+    // All SSD I/O happens here, before anything changes: a failure leaves the
+    // table exactly as it was.
+    const int64_t w = row_width_;
+    ssd_keys_.clear();
+    for (int64_t i = 0; i < n; ++i) {
+      if (IsOnSsd(slots[i])) ssd_keys_.push_back(wide[i]);
+    }
+    ssd_rows_.resize(static_cast<size_t>(from_ssd * w));
+    if (ssd_found_capacity_ < from_ssd) {
+      ssd_found_.reset(new bool[static_cast<size_t>(from_ssd)]);
+      ssd_found_capacity_ = from_ssd;
+    }
+    ASC_RETURN_IF_ERROR(ssd_->Get(from_ssd, ssd_keys_.data(), ssd_rows_.data(), ssd_found_.get()));
+    for (int64_t j = 0; j < from_ssd; ++j) {
+      if (!ssd_found_[j]) {
+        return Status::Internal("table '" + name() + "': key " + std::to_string(ssd_keys_[j]) +
+                                " is mapped to the SSD tier but the SSD tier does not hold it");
+      }
+    }
+    ++demote_epoch_;
+    for (int64_t i = 0; i < n; ++i) {
+      if (IsHostRow(slots[i])) host_meta_[static_cast<size_t>(HostRowOf(slots[i]))].mark = demote_epoch_;
+    }
+    demoted_keys_.clear();
+    demoted_data_.resize(static_cast<size_t>(demote * w));
+    for (int64_t d = 0; d < demote; ++d) {
+      const int64_t row = SampleDemotionVictim();
+      demoted_rows_.push_back(row);
+      demoted_keys_.push_back(host_meta_[static_cast<size_t>(row)].key);
+      std::copy_n(host_.Row(row), w, demoted_data_.data() + d * w);
+    }
+    const Status s = ssd_->Exchange(demote, demoted_keys_.data(), demoted_data_.data(), from_ssd,
+                                    ssd_keys_.data());
+    if (!s.ok()) {
+      demoted_rows_.clear();
+      return Status(s.code(), "PlanLookup on table '" + name() + "': " + s.message());
     }
   }
   step_ = step;
@@ -300,11 +471,22 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
   plan->evict_slots.clear();
   plan->load_slots.clear();
   plan->load_rows.clear();
+  // Demoted rows are on SSD already (PlanLookup wrote them): free their host
+  // rows before loads and victims touch the host tier.
+  if (!demoted_rows_.empty()) {
+    const std::vector<int64_t> on_ssd(demoted_keys_.size(), kOnSsd);
+    map_.InsertOrAssignBatch(static_cast<int64_t>(demoted_keys_.size()), demoted_keys_.data(),
+                             on_ssd.data());
+    for (int64_t row : demoted_rows_) ReleaseHostRow(row);
+    stats_.demotions += static_cast<int64_t>(demoted_rows_.size());
+    demoted_rows_.clear();
+  }
   // Pin this call's hits first, so no key of the call can pick one as victim.
   int64_t hits = 0;
   for (int64_t i = 0; i < n; ++i) {
     if (IsDeviceSlot(slots[i])) {
       cache_.Touch(slots[i], step);
+      device_freq_[static_cast<size_t>(slots[i])] = Bump(device_freq_[static_cast<size_t>(slots[i])]);
       is_new[i] = false;
       ++hits;
     }
@@ -315,16 +497,25 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
   int64_t* const update_locations = update_keys + 2 * n;
   int64_t updates = 0;
   int64_t loads = 0;
+  int64_t ssd_loads = 0;
   int64_t evictions = 0;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t location = slots[i];
     if (IsDeviceSlot(location)) continue;
-    if (location != KeySlotMap::kNoSlot) {
+    uint32_t freq = 1;
+    if (IsOnSsd(location)) {
+      // Read (and erased from SSD) by PlanLookup, in call order.
+      const float* data = ssd_rows_.data() + ssd_loads * row_width_;
+      plan->load_rows.insert(plan->load_rows.end(), data, data + row_width_);
+      ++ssd_loads;
+      ++loads;
+    } else if (location != KeySlotMap::kNoSlot) {
       // Copy out and free the host row first: a victim below may reuse it.
       const int64_t row = HostRowOf(location);
       const float* data = host_.Row(row);
       plan->load_rows.insert(plan->load_rows.end(), data, data + row_width_);
-      host_.Release(row);
+      freq = Bump(host_meta_[static_cast<size_t>(row)].freq);
+      ReleaseHostRow(row);
       ++loads;
     }
     int64_t slot;
@@ -333,7 +524,8 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
     } else {
       // Exists: PlanLookup counted enough unpinned slots.
       slot = cache_.Victim(step);
-      const int64_t row = host_.Allocate();
+      const int64_t row = AllocateHostRow(device_keys_[static_cast<size_t>(slot)],
+                                          device_freq_[static_cast<size_t>(slot)]);
       pending_rows_.push_back(row);
       plan->evict_slots.push_back(slot);
       update_keys[updates] = device_keys_[static_cast<size_t>(slot)];
@@ -344,6 +536,7 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
     is_new[i] = location == KeySlotMap::kNoSlot;
     cache_.Touch(slot, step);
     device_keys_[static_cast<size_t>(slot)] = keys[i];
+    device_freq_[static_cast<size_t>(slot)] = freq;
     update_keys[updates] = keys[i];
     update_locations[updates++] = slot;
     slots[i] = slot;
@@ -353,6 +546,7 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
   stats_.hits += hits;
   stats_.misses += moved;
   stats_.loads += loads;
+  stats_.ssd_loads += ssd_loads;
   stats_.evictions += evictions;
   stats_.new_keys += moved - loads;
 }
@@ -387,11 +581,33 @@ Status Table::FindRows(int64_t n, const K* keys, int64_t* slots, float* host_row
   ForEachInt64Chunk(n, keys, [&](int64_t base, int64_t len, const int64_t* wide) {
     map_.FindBatch(len, wide, slots + base);
   });
+  std::vector<int64_t> ssd_positions;
   for (int64_t i = 0; i < n; ++i) {
     found[i] = slots[i] != KeySlotMap::kNoSlot;
     if (IsHostRow(slots[i])) {
       std::copy_n(host_.Row(HostRowOf(slots[i])), row_width_, host_rows + i * row_width_);
       slots[i] = KeySlotMap::kNoSlot;
+    } else if (IsOnSsd(slots[i])) {
+      ssd_positions.push_back(i);
+      slots[i] = KeySlotMap::kNoSlot;
+    }
+  }
+  if (!ssd_positions.empty()) {
+    // One batched read; the keys stay where they are.
+    const int64_t m = static_cast<int64_t>(ssd_positions.size());
+    std::vector<int64_t> ssd_keys(ssd_positions.size());
+    for (int64_t j = 0; j < m; ++j) ssd_keys[j] = static_cast<int64_t>(keys[ssd_positions[j]]);
+    std::vector<float> rows(static_cast<size_t>(m * row_width_));
+    std::unique_ptr<bool[]> held(new bool[static_cast<size_t>(m)]);
+    const Status s = ssd_->Get(m, ssd_keys.data(), rows.data(), held.get());
+    if (!s.ok()) return Status(s.code(), "FindRows on table '" + name() + "': " + s.message());
+    for (int64_t j = 0; j < m; ++j) {
+      if (!held[j]) {
+        return Status::Internal("FindRows on table '" + name() + "': key " +
+                                std::to_string(ssd_keys[j]) +
+                                " is mapped to the SSD tier but the SSD tier does not hold it");
+      }
+      std::copy_n(rows.data() + j * row_width_, row_width_, host_rows + ssd_positions[j] * row_width_);
     }
   }
   return Status::OK();
@@ -407,7 +623,7 @@ void Table::Find(int64_t n, const K* keys, int64_t* slots) const {
   });
   if (options_.ddr_mode()) {
     for (int64_t i = 0; i < n; ++i) {
-      if (IsHostRow(slots[i])) slots[i] = KeySlotMap::kNoSlot;
+      if (IsOffDevice(slots[i])) slots[i] = KeySlotMap::kNoSlot;
     }
   }
 }
@@ -421,6 +637,7 @@ void Table::Locate(int64_t n, const int64_t* keys, int8_t* tier) const {
     for (int64_t i = 0; i < len; ++i) {
       tier[base + i] = locations[i] == KeySlotMap::kNoSlot ? kTierAbsent
                        : IsHostRow(locations[i])          ? kTierHost
+                       : IsOnSsd(locations[i])            ? kTierSsd
                                                           : kTierDevice;
     }
   }
@@ -436,15 +653,23 @@ int64_t Table::Erase(int64_t n, const K* keys) {
   ForEachInt64Chunk(n, keys, [&](int64_t base, int64_t len, const int64_t* wide) {
     removed += map_.EraseBatch(len, wide, removed_slots + base);
   });
+  std::vector<int64_t> ssd_keys;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t location = removed_slots[i];
     if (location == KeySlotMap::kNoSlot) continue;
     if (IsHostRow(location)) {
-      host_.Release(HostRowOf(location));
+      ReleaseHostRow(HostRowOf(location));
+    } else if (IsOnSsd(location)) {
+      ssd_keys.push_back(static_cast<int64_t>(keys[i]));
     } else {
       slots_.Release(location);
       if (options_.ddr_mode()) cache_.Remove(location);
     }
+  }
+  if (!ssd_keys.empty()) {
+    // The keys are gone either way; a failed delete only leaves garbage
+    // bytes (counted in the SSD tier's erase_errors).
+    static_cast<void>(ssd_->Erase(static_cast<int64_t>(ssd_keys.size()), ssd_keys.data()));
   }
   return removed;
 }
@@ -457,7 +682,7 @@ void Table::Snapshot(std::vector<int64_t>* keys, std::vector<int64_t>* slots) co
   slots->reserve(static_cast<size_t>(map_.size()));
   map_.ForEach([&](int64_t key, int64_t location) {
     keys->push_back(key);
-    slots->push_back(IsHostRow(location) ? KeySlotMap::kNoSlot : location);
+    slots->push_back(IsOffDevice(location) ? KeySlotMap::kNoSlot : location);
   });
 }
 
@@ -476,7 +701,19 @@ int64_t Table::memory_bytes() const {
   return map_.memory_bytes() + cache_.memory_bytes() + host_.memory_bytes() +
          static_cast<int64_t>((scratch_keys_.capacity() + device_keys_.capacity() +
                                pending_rows_.capacity()) *
-                              sizeof(int64_t));
+                              sizeof(int64_t)) +
+         static_cast<int64_t>(device_freq_.capacity() * sizeof(uint32_t) +
+                              host_meta_.capacity() * sizeof(HostRowMeta)) +
+         (ssd_ != nullptr ? ssd_->memory_bytes() +
+                                static_cast<int64_t>((demoted_rows_.capacity() +
+                                                      demoted_keys_.capacity() +
+                                                      ssd_keys_.capacity()) *
+                                                     sizeof(int64_t)) +
+                                static_cast<int64_t>((demoted_data_.capacity() +
+                                                      ssd_rows_.capacity()) *
+                                                     sizeof(float)) +
+                                ssd_found_capacity_
+                          : 0);
 }
 
 TableStats Table::stats() const {
@@ -484,7 +721,30 @@ TableStats Table::stats() const {
   TableStats s = stats_;
   s.device_keys = slots_.used();
   s.host_keys = host_.size();
+  if (ssd_ != nullptr) {
+    const SsdTierStats ssd = ssd_->stats();
+    s.ssd_keys = ssd.rows;
+    s.ssd_reads = ssd.reads;
+    s.ssd_writes = ssd.writes;
+    s.ssd_bytes_read = ssd.bytes_read;
+    s.ssd_bytes_written = ssd.bytes_written;
+  }
   return s;
+}
+
+std::vector<std::string> Table::ssd_directories() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return ssd_ != nullptr ? ssd_->directories() : std::vector<std::string>();
+}
+
+void Table::SetSsdWriteFaultForTesting(bool on) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (ssd_ != nullptr) ssd_->SetWriteFaultForTesting(on);
+}
+
+void Table::SetSsdMinFreeBytesForTesting(size_t path_index, int64_t bytes) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (ssd_ != nullptr) ssd_->SetMinFreeBytesForTesting(path_index, bytes);
 }
 
 template Status Table::FindOrInsert<int32_t>(int64_t, const int32_t*, int64_t*, bool*, int64_t*);

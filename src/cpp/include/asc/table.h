@@ -13,6 +13,15 @@
 //     floats: embedding then optimizer state) in the host tier. Lookups go
 //     through PlanLookup + CommitEvicted, which tell the graph which rows to
 //     move between the device variables and libasc.
+//   SSD (ssd_capacity > 0, needs host_capacity > 0): DDR mode plus an SSD
+//     tier (SsdTier, RocksDB under ssd_paths) below the host tier. When a
+//     lookup needs host rows and the host tier is full, PlanLookup first
+//     demotes host rows to SSD, least frequently used first (sampled: the
+//     lowest access count among up to 16 random held host rows per victim,
+//     so the cost is O(batch), never O(table)); keys found on SSD come back to
+//     the device with one batched read per lookup, exactly like host rows
+//     (they appear in load_slots / load_rows) and are erased from SSD. A key
+//     is in exactly one tier at any time.
 //
 // Thread-safety: every method may be called concurrently from any thread.
 // Readers (Find, FindRows, Locate, Snapshot, stats) share a lock; writers
@@ -30,6 +39,7 @@
 #include "asc/host_tier.h"
 #include "asc/key_map.h"
 #include "asc/slot_allocator.h"
+#include "asc/ssd_tier.h"
 #include "asc/status.h"
 
 namespace asc {
@@ -58,6 +68,15 @@ struct TableOptions {
   // Floats per row moved between tiers: dim embedding floats followed by the
   // optimizer state. 0 means dim; otherwise in [dim, kMaxRowWidth].
   int64_t row_width = 0;
+  // SSD tier rows, 0..kMaxCapacity. > 0 adds an SSD tier below the host tier
+  // and needs host_capacity > 0 and at least one path in ssd_paths.
+  int64_t ssd_capacity = 0;
+  // Existing writable directories; the table stores its rows in
+  // <path>/<name> (name sanitised to [A-Za-z0-9_.-]) under each, and removes
+  // them when destroyed. New rows go to the first path with at least
+  // ssd_min_free_bytes available. Ignored when ssd_capacity == 0.
+  std::vector<std::string> ssd_paths;
+  int64_t ssd_min_free_bytes = int64_t{256} << 20;
 
   static constexpr int64_t kMaxDim = 8192;
   static constexpr int64_t kMaxCapacity = int64_t{1} << 40;
@@ -65,10 +84,13 @@ struct TableOptions {
   static constexpr int64_t kMaxRowWidth = kMaxDim * 16;
 
   bool ddr_mode() const { return host_capacity > 0; }
+  bool ssd_mode() const { return ssd_capacity > 0; }
   // row_width with 0 resolved to dim.
   int64_t effective_row_width() const { return row_width == 0 ? dim : row_width; }
 
-  // OK, or InvalidArgument naming the offending field and its allowed range.
+  // OK, or InvalidArgument naming the offending field and its allowed range
+  // (for ssd_paths: the path that does not exist / is not a directory / is
+  // not writable).
   Status Validate() const;
 };
 
@@ -91,17 +113,27 @@ struct TableStats {
   int64_t host_keys = 0;    // keys holding a host row (DDR mode)
   int64_t hits = 0;         // looked-up keys already on the device
   int64_t misses = 0;       // looked-up keys not on the device (loads + new_keys)
-  int64_t loads = 0;        // host -> device row moves
+  int64_t loads = 0;        // host or SSD -> device row moves
   int64_t evictions = 0;    // device -> host row moves
   int64_t new_keys = 0;     // keys inserted by a lookup
+  // SSD mode (zero otherwise).
+  int64_t ssd_keys = 0;           // keys holding an SSD row (current)
+  int64_t ssd_loads = 0;          // SSD -> device row moves (part of loads)
+  int64_t demotions = 0;          // host -> SSD row moves
+  int64_t ssd_reads = 0;          // rows read from SSD (loads and FindRows)
+  int64_t ssd_writes = 0;         // rows written to SSD
+  int64_t ssd_bytes_read = 0;     // row bytes read from SSD
+  int64_t ssd_bytes_written = 0;  // row bytes written to SSD
 };
 
 // Tier codes reported by Table::Locate.
-enum TierCode : int8_t { kTierAbsent = -1, kTierDevice = 0, kTierHost = 1 };
+enum TierCode : int8_t { kTierAbsent = -1, kTierDevice = 0, kTierHost = 1, kTierSsd = 2 };
 
 class Table {
  public:
-  // Validates options; on success *out holds an empty table.
+  // Validates options; on success *out holds an empty table. In SSD mode this
+  // also opens the SSD tier (InvalidArgument naming the path if RocksDB
+  // cannot open a database there).
   static Status Create(const TableOptions& options, std::unique_ptr<Table>* out);
 
   const TableOptions& options() const { return options_; }
@@ -144,7 +176,14 @@ class Table {
   //     on the device), or an int32 table's key outside int32 range.
   //   ResourceExhausted: this step needs more device slots than the device
   //     tier has (every slot is pinned by the step), or the host tier has no
-  //     room for the evicted rows.
+  //     room for the evicted rows (SSD mode: nor the SSD tier for the rows
+  //     the host tier would demote; the message names all three sizes), or
+  //     no SSD path has min_free_bytes available.
+  //   Internal (SSD mode): an SSD read or write failed (message names the
+  //     directory and RocksDB's error). Nothing changed: rows stay in host
+  //     memory, and the same call may be retried once the cause is gone.
+  // SSD mode: host rows are demoted (host -> SSD) inside this call, before
+  // the plan is applied, so an SSD failure aborts the whole call.
   template <typename K>
   Status PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slots, bool* is_new,
                     SwapPlan* plan);
@@ -161,28 +200,32 @@ class Table {
   //   found     (n): whether keys[i] is held.
   //   slots     (n): device slot of keys[i]; -1 when it is on the host tier
   //                  or absent.
-  //   host_rows (n * row_width): for a key on the host tier, its row is copied
-  //                  to host_rows + i * row_width; other rows are untouched.
+  //   host_rows (n * row_width): for a key on the host or SSD tier, its row is
+  //                  copied to host_rows + i * row_width; other rows are
+  //                  untouched. SSD keys are read (one batched read) but not
+  //                  moved; an SSD read failure is Internal.
   // FailedPrecondition while a plan is outstanding: the host rows of keys it
   // evicted are not filled yet. In HBM mode this is Find plus `found`.
   template <typename K>
   Status FindRows(int64_t n, const K* keys, int64_t* slots, float* host_rows, bool* found) const;
 
   // slots[i] = device slot of keys[i], or KeySlotMap::kNoSlot when the key is
-  // absent or (DDR mode) on the host tier; never inserts.
+  // absent or (DDR mode) on the host or SSD tier; never inserts.
   template <typename K>
   void Find(int64_t n, const K* keys, int64_t* slots) const;
 
-  // tier[i] = kTierDevice, kTierHost or kTierAbsent for keys[i].
+  // tier[i] = kTierDevice, kTierHost, kTierSsd or kTierAbsent for keys[i].
   void Locate(int64_t n, const int64_t* keys, int8_t* tier) const;
 
-  // Removes keys and frees their device slots or host rows for reuse. Absent
-  // keys are ignored. Returns how many keys were removed.
+  // Removes keys and frees their device slots, host rows or SSD rows for
+  // reuse. Absent keys are ignored. Returns how many keys were removed. (A
+  // failed SSD delete leaves unreachable bytes on disk, counted by
+  // SsdTier::stats().erase_errors; the keys are removed regardless.)
   template <typename K>
   int64_t Erase(int64_t n, const K* keys);
 
   // Copies every (key, slot) pair, in unspecified order; slot is -1 for keys
-  // on the host tier (Locate / FindRows tell more).
+  // on the host or SSD tier (Locate / FindRows tell more).
   void Snapshot(std::vector<int64_t>* keys, std::vector<int64_t>* slots) const;
 
   int64_t size() const;      // keys held, in all tiers
@@ -191,11 +234,32 @@ class Table {
   int64_t memory_bytes() const;
   TableStats stats() const;
 
+  // SSD mode: the SSD tier's database directories (empty otherwise).
+  std::vector<std::string> ssd_directories() const;
+  // Test hooks (no-ops without an SSD tier): make every SSD write fail with
+  // Internal while on; override one path's free-space threshold.
+  void SetSsdWriteFaultForTesting(bool on);
+  void SetSsdMinFreeBytesForTesting(size_t path_index, int64_t bytes);
+
  private:
+  // Per host row (DDR mode): owner key and LFU access count, for demotion.
+  struct HostRowMeta {
+    int64_t key = 0;
+    uint64_t mark = 0;   // == demote_epoch_: not a demotion candidate now
+    uint32_t freq = 0;   // lookups of the key (saturating), carried across tiers
+    bool held = false;
+  };
+  int64_t AllocateHostRow(int64_t key, uint32_t freq);
+  void ReleaseHostRow(int64_t row);
+  int64_t SampleDemotionVictim();
+  uint64_t NextRandom();
+
   explicit Table(const TableOptions& options);
   template <typename K>
   Status CheckKeyRange(int64_t n, const K* keys) const;
   // Applies a PlanLookup whose checks passed; cannot fail.
+  // SSD mode: demoted_rows_ are released (their keys are on SSD now) and
+  // ssd_rows_ hold the rows of the call's SSD keys, in call order.
   void ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* slots, bool* is_new,
                  SwapPlan* plan);
 
@@ -214,6 +278,19 @@ class Table {
   std::vector<int64_t> device_keys_;  // key held by each issued device slot
   uint64_t step_ = 0;                 // advanced by PlanLookup(begin_step=true)
   std::vector<int64_t> pending_rows_;  // host rows awaiting CommitEvicted
+  std::vector<uint32_t> device_freq_;  // LFU count of each device slot's key
+  std::vector<HostRowMeta> host_meta_;  // indexed by host row; size = rows ever issued
+  // SSD mode only.
+  std::unique_ptr<SsdTier> ssd_;
+  uint64_t demote_epoch_ = 0;
+  uint64_t rng_state_ = 0x9e3779b97f4a7c15ULL;
+  std::vector<int64_t> demoted_rows_;    // host rows demoted by the current call
+  std::vector<int64_t> demoted_keys_;
+  std::vector<float> demoted_data_;
+  std::vector<int64_t> ssd_keys_;        // the current call's keys on SSD
+  std::vector<float> ssd_rows_;
+  std::unique_ptr<bool[]> ssd_found_;
+  int64_t ssd_found_capacity_ = 0;
 };
 
 }  // namespace asc
