@@ -91,3 +91,24 @@ def test_counters_are_readable():
     assert stats["hits"] == 2 and stats["misses"] == 10
     assert stats["device_keys"] == 4 and stats["host_keys"] == 4
     sess.close()
+
+
+def test_counters_as_tensorboard_summaries(tmp_path):
+    from mx_rec.core import tier_stats
+    table, ids, emb, step, sess = train_table(device=4, host=50, keys_per_step=4)
+    summaries = tier_stats.add_summaries()
+    merged = tf.compat.v1.summary.merge_all()
+    for batch in ([1, 2, 3, 4], [5, 6, 7, 8], [1, 2, 5, 6]):
+        sess.run(step, {ids: batch})
+    serialized = sess.run(merged)
+    values = {v.tag: v.simple_value for v in tf.compat.v1.Summary.FromString(serialized).value}
+    stats = table.stats()
+    for name in tier_stats.STAT_NAMES:
+        assert values[f"mx_rec/t/{name}"] == stats[name], name
+    assert values["mx_rec/t/device_hit_rate"] == pytest.approx(2 / 12)
+    writer = tf.compat.v1.summary.FileWriter(str(tmp_path))
+    writer.add_summary(serialized, 3)
+    writer.close()
+    assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
+    assert len(summaries) == 8
+    sess.close()

@@ -62,3 +62,8 @@ def commit_evicted(table_name, rows, name=None):
 def find_rows(table_name, keys, row_width, name=None):
     """DDR-mode eval read: (slots, host_rows, found); slot -1 when not on the device."""
     return _ops().asc_find_rows(keys, table_name=table_name, row_width=row_width, name=name)
+
+
+def table_stats(table_name, name=None):
+    """int64 [7]: device_keys, host_keys, hits, misses, loads, evictions, new_keys."""
+    return _ops().asc_table_stats(table_name=table_name, name=name)
