@@ -137,7 +137,11 @@ def test_init_twice():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(host_vocabulary_size=-1), r"host_vocabulary_size must be in \[0, "),
     (dict(ssd_vocabulary_size=-5), r"ssd_vocabulary_size must be in \[0, "),
-    (dict(ssd_vocabulary_size=5), r"ssd_vocabulary_size > 0 \(SSD tier\) is not available"),
+    (dict(ssd_vocabulary_size=5), r"ssd_vocabulary_size > 0 needs a host tier"),
+    (dict(host_vocabulary_size=8, ssd_vocabulary_size=5), "ssd_data_path is required"),
+    (dict(host_vocabulary_size=8, ssd_vocabulary_size=5, ssd_data_path="/no/such/dir"),
+     "ssd_data_path: '/no/such/dir' is not an existing directory"),
+    (dict(ssd_data_path="/tmp"), "ssd_data_path is only used with ssd_vocabulary_size > 0"),
     (dict(default_value=[1.0, 2.0]), r"default_value must be a scalar or have shape \[4\]"),
     (dict(emb_initializer=3), "emb_initializer must be a TF initializer"),
     (dict(name=""), "name must be a non-empty string"),

@@ -59,7 +59,7 @@ OPTIMIZERS = {
 
 
 def run_mx_rec(opt_name, batches, device_a=512, device_b=256, expansion=False, use_dynamic=True,
-               host_a=0, host_b=0):
+               host_a=0, host_b=0, ssd_a=0, ssd_b=0, ssd_path=None):
     """Trains on mx_rec tables; returns losses, initial and final rows per key."""
     init(use_dynamic=use_dynamic, use_dynamic_expansion=expansion)
     tf.compat.v1.set_random_seed(3)
@@ -67,8 +67,10 @@ def run_mx_rec(opt_name, batches, device_a=512, device_b=256, expansion=False, u
     init_fn = tf.compat.v1.random_uniform_initializer(-0.5, 0.5, seed=11)
     # Created before the tables, as tables with a host tier require.
     sparse_opt = OPTIMIZERS[opt_name][0]()
-    ta = create_table(tf.int64, mh.DIM, "a", init_fn, device_a, host_vocabulary_size=host_a)
-    tb = create_table(tf.int32, mh.DIM, "b", init_fn, device_b, host_vocabulary_size=host_b)
+    ta = create_table(tf.int64, mh.DIM, "a", init_fn, device_a, host_vocabulary_size=host_a,
+                      ssd_vocabulary_size=ssd_a, ssd_data_path=ssd_path if ssd_a else None)
+    tb = create_table(tf.int32, mh.DIM, "b", init_fn, device_b, host_vocabulary_size=host_b,
+                      ssd_vocabulary_size=ssd_b, ssd_data_path=ssd_path if ssd_b else None)
     kw = {} if use_dynamic else dict(send_count=mh.BATCH * 3)
     e1 = sparse_lookup(ta, ph["f1"], **kw)
     e2 = sparse_lookup(ta, ph["f2"], **kw)
@@ -100,11 +102,12 @@ def final_rows(table, device_rows):
     """key -> row for every key held, from whichever tier holds it."""
     keys, _ = table.export_slots()
     tiers = _libasc.locate(table.name, keys)
-    assert set(np.unique(tiers)) <= {0, 1}, "every key is on the device or the host tier"
+    assert set(np.unique(tiers)) <= {0, 1, 2}, "every key is on the device, host or SSD tier"
     slots, host_rows, found = _libasc.find_rows(table.name, keys)
     assert found.all()
     on_device = slots >= 0
     np.testing.assert_array_equal(on_device, tiers == 0)
+    assert on_device.sum() + (tiers == 1).sum() + (tiers == 2).sum() == table.size()
     assert len(np.unique(slots[on_device])) == on_device.sum(), "device slots are not shared"
     return {k: device_rows[s] if s >= 0 else host_rows[i, :table.dim]
             for i, (k, s) in enumerate(zip(keys, slots))}
@@ -182,20 +185,21 @@ def test_dynamic_expansion_matches_presized_table(opt_name, fresh_graph):
     np.testing.assert_allclose(grown, presized, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
-def test_ddr_mode_with_a_small_device_cache_matches_dense(opt_name, fresh_graph):
-    """Device tier ~2x one step's unique keys: rows (and optimizer state) travel
-    device -> host -> device, and training is unchanged."""
-    keys_a, keys_b, batches = mh.make_data(300, vocab_a=4000, vocab_b=1500, zipf=1.2)
-    unique_a = max(len(np.unique(np.concatenate([b["f1"].ravel(), b["f2"].ravel()])))
-                   for b in batches)
-    unique_b = max(len(np.unique(b["f3"])) for b in batches)
-    mx_losses, initial, mx_final, stats = run_mx_rec(
-        opt_name, batches, device_a=2 * unique_a, device_b=2 * unique_b,
-        host_a=4000, host_b=1500)
+TIERED_DATA = dict(steps=300, vocab_a=4000, vocab_b=1500, zipf=1.2)
+
+
+def step_unique(batches):
+    """Most unique keys one step looks up in table a and in table b."""
+    a = max(len(np.unique(np.concatenate([b["f1"].ravel(), b["f2"].ravel()]))) for b in batches)
+    return a, max(len(np.unique(b["f3"])) for b in batches)
+
+
+def check_tiered_run(opt_name, batches, keys_a, keys_b, tiered, stats_checks):
+    """The tiered run equals the dense reference (losses) and HBM mode (rows)."""
+    mx_losses, initial, mx_final, stats = tiered
     for name in ("a", "b"):
-        assert stats[name]["evictions"] > 200 and stats[name]["loads"] > 100, stats[name]
-        assert stats[name]["host_keys"] > 0
+        for stat, low in stats_checks.items():
+            assert stats[name][stat] > low, (name, stat, stats[name])
     with tf.Graph().as_default():
         dense_losses, _ = run_dense(opt_name, batches, keys_a, keys_b, initial)
     np.testing.assert_allclose(mx_losses, dense_losses, rtol=0, atol=1e-5)
@@ -210,3 +214,28 @@ def test_ddr_mode_with_a_small_device_cache_matches_dense(opt_name, fresh_graph)
             "every inserted key is still held"
         for key, row in mx_final[name].items():
             np.testing.assert_allclose(row, hbm_final[name][key], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+def test_ddr_mode_with_a_small_device_cache_matches_dense(opt_name, fresh_graph):
+    """Device tier ~2x one step's unique keys: rows (and optimizer state) travel
+    device -> host -> device, and training is unchanged."""
+    keys_a, keys_b, batches = mh.make_data(**TIERED_DATA)
+    unique_a, unique_b = step_unique(batches)
+    tiered = run_mx_rec(opt_name, batches, device_a=2 * unique_a, device_b=2 * unique_b,
+                        host_a=4000, host_b=1500)
+    check_tiered_run(opt_name, batches, keys_a, keys_b, tiered,
+                     dict(evictions=200, loads=100, host_keys=0))
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+def test_ssd_mode_with_small_device_and_host_tiers_matches_dense(opt_name, fresh_graph, tmp_path):
+    """Device and host tiers ~2x one step's unique keys each: rows travel
+    device -> host -> SSD -> device with their optimizer state."""
+    keys_a, keys_b, batches = mh.make_data(**TIERED_DATA)
+    unique_a, unique_b = step_unique(batches)
+    tiered = run_mx_rec(opt_name, batches, device_a=2 * unique_a, device_b=2 * unique_b,
+                        host_a=2 * unique_a, host_b=2 * unique_b, ssd_a=4000, ssd_b=1500,
+                        ssd_path=str(tmp_path))
+    check_tiered_run(opt_name, batches, keys_a, keys_b, tiered,
+                     dict(evictions=200, demotions=100, ssd_loads=50, ssd_keys=0))

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from mx_rec.core.embedding import create_table, sparse_lookup
+from mx_rec.libasc import _libasc
 from mx_rec.optimizers import adagrad, lazy_adam
 from mx_rec.util.initialize import init
 
@@ -110,5 +111,70 @@ def test_counters_as_tensorboard_summaries(tmp_path):
     writer.add_summary(serialized, 3)
     writer.close()
     assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
-    assert len(summaries) == 8
+    assert len(summaries) == len(tier_stats.STAT_NAMES) + 1
     sess.close()
+
+
+def ssd_table(tmp_path, device=4, host=4, ssd=100):
+    init()
+    opt = adagrad.create_hash_optimizer(0.1)
+    table = create_table(tf.int64, 4, "t", tf.compat.v1.random_uniform_initializer(-1, 1, seed=1),
+                         device, host_vocabulary_size=host, ssd_vocabulary_size=ssd,
+                         ssd_data_path=str(tmp_path))
+    ids = tf.compat.v1.placeholder(tf.int64, [None])
+    step = opt.minimize(tf.reduce_sum(tf.square(sparse_lookup(table, ids))))
+    read = sparse_lookup(table, ids, is_train=False)
+    sess = tf.compat.v1.Session()
+    sess.run(tf.compat.v1.global_variables_initializer())
+    return table, ids, step, read, sess
+
+
+def test_eval_reads_ssd_rows(tmp_path):
+    table, ids, step, read, sess = ssd_table(tmp_path)
+    for batch in ([1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]):
+        sess.run(step, {ids: batch})
+    assert list(_libasc.locate("t", np.arange(1, 13))).count(2) == 4, "four keys on SSD"
+    stats = table.stats()
+    first = sess.run(read, {ids: np.arange(1, 13)})
+    assert np.all(first != 0)
+    again = sess.run(read, {ids: np.arange(1, 13)})
+    np.testing.assert_array_equal(first, again)
+    moved = {k: v for k, v in stats.items() if k not in ("ssd_reads", "ssd_bytes_read")}
+    assert {k: v for k, v in table.stats().items() if k in moved} == moved
+    sess.close()
+
+
+def test_ssd_write_failure_is_an_exception_and_training_resumes(tmp_path):
+    table, ids, step, read, sess = ssd_table(tmp_path)
+    for batch in ([1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]):
+        sess.run(step, {ids: batch})
+    everything = np.arange(1, 13)
+    before = sess.run(read, {ids: everything})
+    _libasc.set_ssd_write_fault_for_testing("t", True)
+    with pytest.raises(tf.errors.InternalError, match="SSD tier write to .* failed"):
+        sess.run(step, {ids: [13, 14, 15, 16]})  # needs host rows demoted to SSD
+    assert table.size() == 12
+    np.testing.assert_array_equal(sess.run(read, {ids: everything}), before)
+    _libasc.set_ssd_write_fault_for_testing("t", False)
+    sess.run(step, {ids: [13, 14, 15, 16]})
+    assert table.size() == 16
+    np.testing.assert_array_equal(sess.run(read, {ids: everything}), before)
+    sess.close()
+
+
+def test_ssd_directory_is_removed_with_the_table(tmp_path):
+    table, ids, step, read, sess = ssd_table(tmp_path)
+    sess.run(step, {ids: [1, 2, 3]})
+    assert any(tmp_path.iterdir())
+    table.release()
+    assert not any(tmp_path.iterdir())
+    sess.close()
+
+
+def test_ssd_path_that_is_a_file(tmp_path):
+    init()
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    with pytest.raises(ValueError, match="ssd_data_path: '.*file' is not an existing directory"):
+        create_table(tf.int64, 4, "t", None, 4, host_vocabulary_size=4, ssd_vocabulary_size=8,
+                     ssd_data_path=str(afile))

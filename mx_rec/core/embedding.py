@@ -1,5 +1,7 @@
 """Public table API: create_table() and sparse_lookup(), named as in mxRec."""
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -41,6 +43,30 @@ def _check_default_value(default_value, dim):
     return value
 
 
+def _check_ssd(ssd_vocabulary_size, ssd_data_path, host_vocabulary_size):
+    """The SSD directories as a list ([] without an SSD tier)."""
+    if not ssd_vocabulary_size:
+        if ssd_data_path is not None:
+            raise ValueError("ssd_data_path is only used with ssd_vocabulary_size > 0")
+        return []
+    if not host_vocabulary_size:
+        raise ValueError("ssd_vocabulary_size > 0 needs a host tier: host_vocabulary_size must be "
+                         "> 0 too")
+    if ssd_data_path is None:
+        raise ValueError("ssd_data_path is required when ssd_vocabulary_size > 0: one directory, "
+                         "or a list tried in order as free space runs out")
+    paths = [ssd_data_path] if isinstance(ssd_data_path, (str, os.PathLike)) else list(ssd_data_path)
+    if not paths:
+        raise ValueError("ssd_data_path must name at least one directory")
+    for path in paths:
+        path = os.fspath(path)
+        if not os.path.isdir(path):
+            raise ValueError(f"ssd_data_path: '{path}' is not an existing directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"ssd_data_path: '{path}' is not writable")
+    return [os.path.abspath(os.fspath(p)) for p in paths]
+
+
 def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_size=None,
                  host_vocabulary_size=0, ssd_vocabulary_size=0, ssd_data_path=None,
                  default_value=0.0):
@@ -59,7 +85,12 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
         tier becomes a fixed-size LRU cache over all the table's keys (dynamic
         expansion does not apply), and every hash optimizer that will train the
         table must be created before it: its state moves with the rows.
-      ssd_vocabulary_size, ssd_data_path: SSD tier (not available yet).
+      ssd_vocabulary_size: rows of the SSD tier below the host tier (needs
+        host_vocabulary_size > 0). Host rows are demoted to it by LFU when the
+        host tier fills, and come back to the device when looked up.
+      ssd_data_path: directory (or list of directories, used in order as free
+        space runs out) holding the SSD tier's RocksDB files; each table uses
+        its own sub-directory, removed when the table is released.
       default_value: what eval lookups (is_train=False) read for keys the table
         does not hold: a scalar or a [dim] vector.
 
@@ -76,12 +107,9 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
                                        _libasc.MAX_CAPACITY)
     host_vocabulary_size = check_int("host_vocabulary_size", host_vocabulary_size, 0,
                                      _libasc.MAX_CAPACITY)
-    if check_int("ssd_vocabulary_size", ssd_vocabulary_size, 0) > 0:
-        raise NotImplementedError("ssd_vocabulary_size > 0 (SSD tier) is not available yet; "
-                                  "use host_vocabulary_size (DDR mode)")
-    if ssd_data_path is not None:
-        raise ValueError("ssd_data_path is only used with ssd_vocabulary_size > 0, which is not "
-                         "available yet")
+    ssd_vocabulary_size = check_int("ssd_vocabulary_size", ssd_vocabulary_size, 0,
+                                    _libasc.MAX_CAPACITY)
+    ssd_paths = _check_ssd(ssd_vocabulary_size, ssd_data_path, host_vocabulary_size)
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
     if name in config.tables and not config.tables[name].released:
@@ -92,6 +120,7 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
                         dynamic_expansion=config.use_dynamic_expansion,
                         default_value=_check_default_value(default_value, dim),
                         host_vocabulary_size=host_vocabulary_size,
+                        ssd_vocabulary_size=ssd_vocabulary_size, ssd_paths=ssd_paths,
                         hash_optimizers=config.hash_optimizers)
     config.tables[name] = table
     return table

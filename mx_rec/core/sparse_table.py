@@ -53,7 +53,8 @@ class SparseTable:
     """An embedding table with an unbounded vocabulary (see create_table)."""
 
     def __init__(self, name, key_dtype, dim, initializer, device_vocabulary_size,
-                 dynamic_expansion, default_value, host_vocabulary_size=0, hash_optimizers=()):
+                 dynamic_expansion, default_value, host_vocabulary_size=0,
+                 ssd_vocabulary_size=0, ssd_paths=(), hash_optimizers=()):
         self.name = name
         self.key_dtype = key_dtype
         self.dim = dim
@@ -61,6 +62,7 @@ class SparseTable:
         self.device_vocabulary_size = device_vocabulary_size
         # A host tier makes the device tier a fixed-size cache.
         self.host_vocabulary_size = host_vocabulary_size
+        self.ssd_vocabulary_size = ssd_vocabulary_size
         self.dynamic_expansion = dynamic_expansion and not host_vocabulary_size
         self.default_value = default_value
         self._released = False
@@ -75,7 +77,8 @@ class SparseTable:
         _libasc.create_table(name=name, key_type=key_dtype.name, dim=dim,
                              device_capacity=device_vocabulary_size,
                              dynamic_expansion=self.dynamic_expansion,
-                             host_capacity=host_vocabulary_size, row_width=self.row_width)
+                             host_capacity=host_vocabulary_size, row_width=self.row_width,
+                             ssd_capacity=ssd_vocabulary_size, ssd_paths=list(ssd_paths))
         try:
             self.variable = self._new_row_variable(name, 0.0)
             for owner, slot, init in tiered_state:

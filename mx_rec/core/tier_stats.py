@@ -1,17 +1,18 @@
 """Tier counters of tables as TF summaries (TensorBoard).
 
 Each table reports keys per tier and cumulative hits, misses, loads
-(host -> device), evictions (device -> host) and new keys, plus the device hit
-rate. Counters are read from libasc when the summary op runs.
+(host/SSD -> device), evictions (device -> host), new keys, SSD demotions,
+reads, writes and bytes, plus the device hit rate. Counters are read from libasc when the summary op runs.
 """
 
 import tensorflow as tf
 
+from mx_rec.libasc import _libasc
 from mx_rec.ops import asc_ops
 from mx_rec.util.initialize import get_config
 
-# Order of AscTableStats' output.
-STAT_NAMES = ("device_keys", "host_keys", "hits", "misses", "loads", "evictions", "new_keys")
+# Order of AscTableStats' output (asc::TableStats::Fields()).
+STAT_NAMES = _libasc.STAT_NAMES
 
 
 def add_summaries(tables=None, family="mx_rec"):
@@ -30,7 +31,8 @@ def add_summaries(tables=None, family="mx_rec"):
             stats = asc_ops.table_stats(table.name)
             for i, stat in enumerate(STAT_NAMES):
                 ops.append(tf.compat.v1.summary.scalar(stat, stats[i]))
-            looked_up = tf.maximum(stats[2] + stats[3], 1)
-            hit_rate = tf.cast(stats[2], tf.float64) / tf.cast(looked_up, tf.float64)
+            hits, misses = stats[STAT_NAMES.index("hits")], stats[STAT_NAMES.index("misses")]
+            hit_rate = (tf.cast(hits, tf.float64)
+                        / tf.cast(tf.maximum(hits + misses, 1), tf.float64))
             ops.append(tf.compat.v1.summary.scalar("device_hit_rate", hit_rate))
     return ops

@@ -65,5 +65,5 @@ def find_rows(table_name, keys, row_width, name=None):
 
 
 def table_stats(table_name, name=None):
-    """int64 [7]: device_keys, host_keys, hits, misses, loads, evictions, new_keys."""
+    """int64 counters of a table, in the order of _libasc.STAT_NAMES."""
     return _ops().asc_table_stats(table_name=table_name, name=name)

@@ -50,7 +50,8 @@ asc::KeyType ParseKeyType(const std::string& key_type) {
 
 void CreateTable(const std::string& name, const std::string& key_type, int64_t dim,
                  int64_t device_capacity, bool dynamic_expansion, double growth_factor,
-                 int64_t host_capacity, int64_t row_width) {
+                 int64_t host_capacity, int64_t row_width, int64_t ssd_capacity,
+                 const std::vector<std::string>& ssd_paths) {
   asc::TableOptions options;
   options.name = name;
   options.key_type = ParseKeyType(key_type);
@@ -60,6 +61,8 @@ void CreateTable(const std::string& name, const std::string& key_type, int64_t d
   options.growth_factor = growth_factor;
   options.host_capacity = host_capacity;
   options.row_width = row_width;
+  options.ssd_capacity = ssd_capacity;
+  options.ssd_paths = ssd_paths;
   std::shared_ptr<asc::Table> table;
   ThrowIfError(asc::TableRegistry::Global().Create(options, &table));
 }
@@ -135,15 +138,8 @@ py::tuple FindRows(const std::string& name, KeyArray keys) {
 }
 
 py::dict Stats(const std::string& name) {
-  const asc::TableStats st = GetTable(name)->stats();
   py::dict d;
-  d["device_keys"] = st.device_keys;
-  d["host_keys"] = st.host_keys;
-  d["hits"] = st.hits;
-  d["misses"] = st.misses;
-  d["loads"] = st.loads;
-  d["evictions"] = st.evictions;
-  d["new_keys"] = st.new_keys;
+  for (const auto& [field, value] : GetTable(name)->stats().Fields()) d[field] = value;
   return d;
 }
 
@@ -171,9 +167,11 @@ PYBIND11_MODULE(_libasc, m) {
   m.def("create_table", &CreateTable, py::arg("name"), py::arg("key_type"), py::arg("dim"),
         py::arg("device_capacity"), py::arg("dynamic_expansion") = false,
         py::arg("growth_factor") = 2.0, py::arg("host_capacity") = 0, py::arg("row_width") = 0,
+        py::arg("ssd_capacity") = 0, py::arg("ssd_paths") = std::vector<std::string>{},
         "Creates a table in the process-wide registry; ValueError for bad options or a taken name.\n"
         "host_capacity > 0 makes the device tier a cache over a host tier (DDR mode); row_width\n"
-        "(0 = dim) is the floats moved per key between tiers: embedding + optimizer state.");
+        "(0 = dim) is the floats moved per key between tiers: embedding + optimizer state.\n"
+        "ssd_capacity > 0 adds an SSD tier (RocksDB under each of ssd_paths) below the host tier.");
   m.def("drop_table", [](const std::string& name) { ThrowIfError(asc::TableRegistry::Global().Drop(name)); },
         py::arg("name"));
   m.def("clear_tables", [] { asc::TableRegistry::Global().Clear(); });
@@ -196,5 +194,12 @@ PYBIND11_MODULE(_libasc, m) {
         "(slots, host_rows, found): device slot (-1 if not on the device), the row of keys on the "
         "host tier, and whether the key is held. Never inserts.");
   m.def("stats", &Stats, py::arg("name"), "Counters of the table (keys per tier, hits, moves).");
+  py::list stat_names;
+  for (const auto& field : asc::TableStats{}.Fields()) stat_names.append(field.first);
+  m.attr("STAT_NAMES") = py::tuple(stat_names);
+  m.def("set_ssd_write_fault_for_testing",
+        [](const std::string& name, bool fail) { GetTable(name)->SetSsdWriteFaultForTesting(fail); },
+        py::arg("name"), py::arg("fail"),
+        "Makes every SSD write of the table fail (tests of the fault path).");
   m.def("dedup", &Dedup, py::arg("keys"), "(unique, counts, restore) of a batch of int64 keys.");
 }

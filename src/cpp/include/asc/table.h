@@ -29,10 +29,12 @@
 // batch is applied atomically with respect to other calls.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "asc/device_cache.h"
@@ -124,6 +126,17 @@ struct TableStats {
   int64_t ssd_writes = 0;         // rows written to SSD
   int64_t ssd_bytes_read = 0;     // row bytes read from SSD
   int64_t ssd_bytes_written = 0;  // row bytes written to SSD
+
+  static constexpr int kNumFields = 14;
+  // (name, value) of every counter, in the one order the TF op, the Python
+  // binding and TensorBoard summaries share.
+  std::array<std::pair<const char*, int64_t>, kNumFields> Fields() const {
+    return {{{"device_keys", device_keys}, {"host_keys", host_keys}, {"hits", hits},
+             {"misses", misses}, {"loads", loads}, {"evictions", evictions},
+             {"new_keys", new_keys}, {"ssd_keys", ssd_keys}, {"ssd_loads", ssd_loads},
+             {"demotions", demotions}, {"ssd_reads", ssd_reads}, {"ssd_writes", ssd_writes},
+             {"ssd_bytes_read", ssd_bytes_read}, {"ssd_bytes_written", ssd_bytes_written}}};
+  }
 };
 
 // Tier codes reported by Table::Locate.
