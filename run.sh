@@ -16,8 +16,8 @@
 #   ip         host address                  (default: 127.0.0.1; one local
 #              process, so it is only reported)
 #
-# Switches (environment): USE_DYNAMIC (default 1), CACHE_MODE (HBM or DDR;
-# SSD exits with "not supported yet"), USE_DYNAMIC_EXPANSION (0),
+# Switches (environment): USE_DYNAMIC (default 1), CACHE_MODE (HBM, DDR or
+# SSD), USE_DYNAMIC_EXPANSION (0),
 # USE_MULTI_LOOKUP (0), USE_FAAE / USE_MODIFY_GRAPH (must be 0), STEPS (300),
 # BATCH_SIZE (8). See examples/dlrm/run.sh.
 set -euo pipefail
@@ -33,8 +33,7 @@ ip="${5:-127.0.0.1}"
 
 # Check the switches before any (slow) build.
 case "${CACHE_MODE:-HBM}" in
-  HBM|DDR) ;;
-  SSD) echo "error: CACHE_MODE=SSD is not supported yet by the DLRM example; use CACHE_MODE=HBM or DDR" >&2; exit 2 ;;
+  HBM|DDR|SSD) ;;
   *) echo "error: CACHE_MODE must be HBM, DDR or SSD, got '${CACHE_MODE}'" >&2; exit 2 ;;
 esac
 

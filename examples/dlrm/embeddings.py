@@ -5,6 +5,10 @@ multi-lookup mode, where the two features in ``SHARED_FEATURES`` live in one
 table that is looked up twice in the same step (one ``sparse_lookup`` call
 per feature). Keys are the raw int64 ids from ``criteo.py``.
 """
+import atexit
+import shutil
+import tempfile
+
 import tensorflow as tf
 
 from mx_rec.core.embedding import create_table, sparse_lookup
@@ -26,13 +30,19 @@ def table_layout(multi_lookup):
 
 
 def create_tables(dim, device_vocabulary_size, multi_lookup=False,
-                  init_stddev=0.05, host_vocabulary_size=0):
+                  init_stddev=0.05, host_vocabulary_size=0,
+                  ssd_vocabulary_size=0, ssd_data_path=None):
     """Create the tables; returns dict feature name -> table handle.
 
     A shared table gets room for all the features it holds. With
     host_vocabulary_size > 0 (DDR mode) the device rows are a cache over the
-    host tier; the sparse optimizer must exist already.
+    host tier; the sparse optimizer must exist already. With
+    ssd_vocabulary_size > 0 the host tier spills to RocksDB under
+    ssd_data_path (a temporary directory when None).
     """
+    if ssd_vocabulary_size and ssd_data_path is None:
+        ssd_data_path = tempfile.mkdtemp(prefix="mx_rec_dlrm_ssd_")
+        atexit.register(shutil.rmtree, ssd_data_path, ignore_errors=True)
     layout = table_layout(multi_lookup)
     users = {}
     for feature, table_name in layout.items():
@@ -46,7 +56,9 @@ def create_tables(dim, device_vocabulary_size, multi_lookup=False,
             emb_initializer=tf.compat.v1.truncated_normal_initializer(
                 stddev=init_stddev),
             device_vocabulary_size=device_vocabulary_size * len(features),
-            host_vocabulary_size=host_vocabulary_size * len(features))
+            host_vocabulary_size=host_vocabulary_size * len(features),
+            ssd_vocabulary_size=ssd_vocabulary_size * len(features),
+            ssd_data_path=ssd_data_path if ssd_vocabulary_size else None)
         for feature in features:
             tables[feature] = table
     return tables

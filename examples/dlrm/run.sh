@@ -4,9 +4,10 @@
 # directly, mx_rec must already be importable (built and on PYTHONPATH).
 #
 #   USE_DYNAMIC=1            1: dynamic shape lookups, 0: static (send_count)
-#   CACHE_MODE=HBM           HBM (device rows only) or DDR (device rows cache a host
-#                            tier: DEVICE_VOCAB_SIZE 2 x BATCH_SIZE, HOST_VOCAB_SIZE 4096);
-#                            SSD is not supported yet
+#   CACHE_MODE=HBM           HBM (device rows only), DDR (device rows cache a host
+#                            tier: DEVICE_VOCAB_SIZE 2 x BATCH_SIZE, HOST_VOCAB_SIZE 4096)
+#                            or SSD (HOST_VOCAB_SIZE 4 x BATCH_SIZE over RocksDB under
+#                            SSD_DATA_PATH, default a temporary directory)
 #   USE_DYNAMIC_EXPANSION=0  1: tables start small and grow when full
 #   USE_MULTI_LOOKUP=0       1: C1 and C2 share one table, looked up twice
 #   USE_FAAE=0, USE_MODIFY_GRAPH=0   not supported yet (must stay 0)
@@ -36,16 +37,19 @@ USE_MODIFY_GRAPH=$(flag01 USE_MODIFY_GRAPH 0)
 CACHE_MODE="${CACHE_MODE:-HBM}"
 
 case "$CACHE_MODE" in
-  HBM|DDR) ;;
-  SSD) die "CACHE_MODE=SSD is not supported yet by the DLRM example; use CACHE_MODE=HBM or DDR" ;;
+  HBM|DDR|SSD) ;;
   *) die "CACHE_MODE must be HBM, DDR or SSD, got '$CACHE_MODE'" ;;
 esac
 [ "$USE_FAAE" = 0 ] || die "USE_FAAE=1 (feature admission and eviction) is not supported yet by the DLRM example"
 [ "$USE_MODIFY_GRAPH" = 0 ] || die "USE_MODIFY_GRAPH=1 (automatic graph modification) is not supported yet by the DLRM example"
 
-if [ "$CACHE_MODE" = DDR ]; then
-  # Two batches' worth of device rows per table: rows must travel.
+if [ "$CACHE_MODE" = DDR ] || [ "$CACHE_MODE" = SSD ]; then
+  # Two batches' worth of device rows per table: rows must travel. In SSD
+  # mode the host tier holds four batches, so rows reach SSD too.
   DEVICE_VOCAB_SIZE="${DEVICE_VOCAB_SIZE:-$((2 * ${BATCH_SIZE:-8}))}"
+  if [ "$CACHE_MODE" = SSD ]; then
+    HOST_VOCAB_SIZE="${HOST_VOCAB_SIZE:-$((4 * ${BATCH_SIZE:-8}))}"
+  fi
 elif [ "$USE_DYNAMIC_EXPANSION" = 1 ]; then
   DEVICE_VOCAB_SIZE="${DEVICE_VOCAB_SIZE:-64}"
 else
@@ -66,6 +70,7 @@ args=(
   --device-vocab-size "$DEVICE_VOCAB_SIZE"
   --host-vocab-size "${HOST_VOCAB_SIZE:-4096}"
 )
+[ -z "${SSD_DATA_PATH:-}" ] || args+=(--ssd-data-path "$SSD_DATA_PATH")
 if [ -n "${RANK_TABLE_FILE:-}" ]; then
   args+=(--rank-table "$RANK_TABLE_FILE")
 fi

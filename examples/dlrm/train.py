@@ -29,7 +29,6 @@ from metrics import log_loss, roc_auc  # noqa: E402
 from model import DLRM, loss_fn  # noqa: E402
 from rank_table import rank_count  # noqa: E402
 
-SUPPORTED_CACHE_MODES = ("HBM", "DDR")
 KNOWN_CACHE_MODES = ("HBM", "DDR", "SSD")
 SPARSE_OPTIMIZERS = ("lazy_adam", "adagrad", "gradient_descent", "ftrl")
 DEFAULT_DATA = os.path.join(HERE, "..", "..", "data", "criteo",
@@ -65,10 +64,15 @@ def parse_args(argv=None):
                    help="distinct rows held out for eval (with --eval-data: "
                         "rows of it to use, 0 = all)")
     p.add_argument("--cache-mode", default="HBM",
-                   help="HBM (device rows only) or DDR (device rows cache a "
-                        "host tier); SSD is not supported yet")
+                   help="HBM (device rows only), DDR (device rows cache a "
+                        "host tier) or SSD (and the host tier spills to SSD)")
     p.add_argument("--host-vocab-size", type=int, default=4096,
-                   help="host (DDR) rows per feature table in DDR mode")
+                   help="host (DDR) rows per feature table in DDR/SSD mode")
+    p.add_argument("--ssd-vocab-size", type=int, default=1 << 20,
+                   help="SSD rows per feature table in SSD mode")
+    p.add_argument("--ssd-data-path", default=None,
+                   help="directory for the SSD tier (default: a fresh "
+                        "temporary directory, removed at the end)")
     p.add_argument("--device-vocab-size", type=int, default=1024,
                    help="device rows per feature table")
     p.add_argument("--use-dynamic", type=str2bool, default=True,
@@ -90,10 +94,6 @@ def check_args(args):
     if mode not in KNOWN_CACHE_MODES:
         sys.exit("error: unknown cache mode %r (HBM, DDR or SSD)"
                  % args.cache_mode)
-    if mode not in SUPPORTED_CACHE_MODES:
-        print("error: cache mode %s is not supported yet by this example; "
-              "use HBM" % mode, file=sys.stderr)
-        sys.exit(2)
     args.cache_mode = mode
     ranks = rank_count(args.rank_table)
     if ranks != 1:
@@ -158,10 +158,13 @@ def main(argv=None):
 
 def _train_and_eval(args, train_np, eval_np, create_tables, lookup_all):
     sparse_opt = make_sparse_optimizer(args.sparse_optimizer, args.lr)
-    host_rows = args.host_vocab_size if args.cache_mode == "DDR" else 0
+    host_rows = args.host_vocab_size if args.cache_mode in ("DDR", "SSD") else 0
+    ssd_rows = args.ssd_vocab_size if args.cache_mode == "SSD" else 0
     tables = create_tables(args.dim, args.device_vocab_size,
                            multi_lookup=args.multi_lookup,
-                           host_vocabulary_size=host_rows)
+                           host_vocabulary_size=host_rows,
+                           ssd_vocabulary_size=ssd_rows,
+                           ssd_data_path=args.ssd_data_path)
     model = DLRM(criteo.NUM_DENSE, criteo.NUM_SPARSE, args.dim)
 
     # Training graph.
@@ -233,7 +236,7 @@ def _train_and_eval(args, train_np, eval_np, create_tables, lookup_all):
         labels = np.concatenate(labels)[:n_eval]
         print("eval rows %d  logloss %.4f" % (n_eval, log_loss(labels, probs)))
         print("eval AUC: %.4f" % roc_auc(labels, probs))
-    if args.cache_mode == "DDR":
+    if args.cache_mode in ("DDR", "SSD"):
         report_tiers(tables)
 
 
@@ -248,6 +251,11 @@ def report_tiers(tables):
           "%d loads (host->device), device hit rate %.3f" % (
               totals["device_keys"], totals["host_keys"], totals["evictions"],
               totals["loads"], totals["hits"] / looked_up))
+    if totals["ssd_writes"]:
+        print("ssd:   %d keys on SSD; %d demotions (host->SSD), %d loads from "
+              "SSD, %d rows read, %d written" % (
+                  totals["ssd_keys"], totals["demotions"], totals["ssd_loads"],
+                  totals["ssd_reads"], totals["ssd_writes"]))
 
 
 if __name__ == "__main__":
