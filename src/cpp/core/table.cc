@@ -69,6 +69,11 @@ bool IsOffDevice(int64_t location) { return location >= kOnSsd; }
 // Demotion victims: the lowest count among this many random held host rows.
 constexpr int kDemotionSamples = 16;
 constexpr int kDemotionTries = 64;
+// Device victims under DevicePolicy::kLfu: the lowest count among this many
+// random unpinned slots, within a bounded number of draws; a device tier this
+// small or smaller is scanned whole instead (exact LFU, still O(1)).
+constexpr int kDeviceSamples = 16;
+constexpr int kDeviceTries = 64;
 
 uint32_t Bump(uint32_t freq) { return freq == UINT32_MAX ? freq : freq + 1; }
 
@@ -80,6 +85,16 @@ const char* KeyTypeName(KeyType t) {
       return "int32";
     case KeyType::kInt64:
       return "int64";
+  }
+  return "unknown";
+}
+
+const char* DevicePolicyName(DevicePolicy p) {
+  switch (p) {
+    case DevicePolicy::kLru:
+      return "lru";
+    case DevicePolicy::kLfu:
+      return "lfu";
   }
   return "unknown";
 }
@@ -121,6 +136,10 @@ Status TableOptions::Validate() const {
     return Status::InvalidArgument("row_width must be 0 (meaning dim) or in [dim=" + std::to_string(dim) +
                                    ", " + std::to_string(kMaxRowWidth) + "], got " +
                                    std::to_string(row_width) + where);
+  }
+  if (device_policy != DevicePolicy::kLru && device_policy != DevicePolicy::kLfu) {
+    return Status::InvalidArgument("device_policy must be lru or lfu, got " +
+                                   std::to_string(static_cast<int>(device_policy)) + where);
   }
   if (ssd_capacity < 0 || ssd_capacity > kMaxCapacity) {
     return Status::InvalidArgument("ssd_capacity (ssd_vocabulary_size) must be in [0, " +
@@ -239,6 +258,37 @@ int64_t Table::SampleDemotionVictim() {
   }
   host_meta_[static_cast<size_t>(best)].mark = demote_epoch_;
   return best;
+}
+
+int64_t Table::DeviceVictim(uint64_t step) {
+  const int64_t lru = cache_.Victim(step);
+  if (options_.device_policy != DevicePolicy::kLfu) return lru;
+  const int64_t capacity = cache_.capacity();
+  int64_t best = -1;
+  // Lower count wins; on equal counts the less recently used slot.
+  auto consider = [&](int64_t slot) {
+    if (!cache_.Contains(slot) || cache_.UsedIn(slot, step)) return false;
+    if (best < 0) {
+      best = slot;
+      return true;
+    }
+    const uint32_t f = device_freq_[static_cast<size_t>(slot)];
+    const uint32_t bf = device_freq_[static_cast<size_t>(best)];
+    if (f < bf || (f == bf && cache_.LastUsed(slot) < cache_.LastUsed(best))) best = slot;
+    return true;
+  };
+  if (lru >= 0) consider(lru);  // a free extra candidate, and the fallback
+  if (capacity <= kDeviceSamples) {
+    for (int64_t slot = 0; slot < capacity; ++slot) consider(slot);
+  } else {
+    int sampled = 0;
+    for (int tries = 0; tries < kDeviceTries && sampled < kDeviceSamples; ++tries) {
+      if (consider(static_cast<int64_t>(NextRandom() % static_cast<uint64_t>(capacity)))) ++sampled;
+    }
+  }
+  // With few unpinned slots sampling may find none but the LRU slot, which is
+  // unpinned whenever any slot is (so best >= 0 under the precondition).
+  return best >= 0 ? best : lru;
 }
 
 template <typename K>
@@ -523,7 +573,7 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
       slot = slots_.Allocate();
     } else {
       // Exists: PlanLookup counted enough unpinned slots.
-      slot = cache_.Victim(step);
+      slot = DeviceVictim(step);
       const int64_t row = AllocateHostRow(device_keys_[static_cast<size_t>(slot)],
                                           device_freq_[static_cast<size_t>(slot)]);
       pending_rows_.push_back(row);

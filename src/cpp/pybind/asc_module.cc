@@ -48,10 +48,16 @@ asc::KeyType ParseKeyType(const std::string& key_type) {
   throw py::value_error("key_type must be 'int32' or 'int64', got '" + key_type + "'");
 }
 
+asc::DevicePolicy ParseDevicePolicy(const std::string& device_policy) {
+  if (device_policy == "lru") return asc::DevicePolicy::kLru;
+  if (device_policy == "lfu") return asc::DevicePolicy::kLfu;
+  throw py::value_error("device_policy must be 'lru' or 'lfu', got '" + device_policy + "'");
+}
+
 void CreateTable(const std::string& name, const std::string& key_type, int64_t dim,
                  int64_t device_capacity, bool dynamic_expansion, double growth_factor,
                  int64_t host_capacity, int64_t row_width, int64_t ssd_capacity,
-                 const std::vector<std::string>& ssd_paths) {
+                 const std::vector<std::string>& ssd_paths, const std::string& device_policy) {
   asc::TableOptions options;
   options.name = name;
   options.key_type = ParseKeyType(key_type);
@@ -63,6 +69,7 @@ void CreateTable(const std::string& name, const std::string& key_type, int64_t d
   options.row_width = row_width;
   options.ssd_capacity = ssd_capacity;
   options.ssd_paths = ssd_paths;
+  options.device_policy = ParseDevicePolicy(device_policy);
   std::shared_ptr<asc::Table> table;
   ThrowIfError(asc::TableRegistry::Global().Create(options, &table));
 }
@@ -168,10 +175,13 @@ PYBIND11_MODULE(_libasc, m) {
         py::arg("device_capacity"), py::arg("dynamic_expansion") = false,
         py::arg("growth_factor") = 2.0, py::arg("host_capacity") = 0, py::arg("row_width") = 0,
         py::arg("ssd_capacity") = 0, py::arg("ssd_paths") = std::vector<std::string>{},
+        py::arg("device_policy") = "lru",
         "Creates a table in the process-wide registry; ValueError for bad options or a taken name.\n"
         "host_capacity > 0 makes the device tier a cache over a host tier (DDR mode); row_width\n"
         "(0 = dim) is the floats moved per key between tiers: embedding + optimizer state.\n"
-        "ssd_capacity > 0 adds an SSD tier (RocksDB under each of ssd_paths) below the host tier.");
+        "ssd_capacity > 0 adds an SSD tier (RocksDB under each of ssd_paths) below the host tier.\n"
+        "device_policy ('lru' | 'lfu') picks the device tier's victims in DDR/SSD mode: least\n"
+        "recently used, or sampled least frequently used; ignored when host_capacity == 0.");
   m.def("drop_table", [](const std::string& name) { ThrowIfError(asc::TableRegistry::Global().Drop(name)); },
         py::arg("name"));
   m.def("clear_tables", [] { asc::TableRegistry::Global().Clear(); });

@@ -7,6 +7,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -309,11 +310,16 @@ TEST(TableTieringTest, ValidateNamesTheFields) {
 // The graph's protocol against a fake device and a reference: every row read
 // by slot must equal the reference, across many steps of skewed keys with
 // several lookups per step, evictions and loads.
-TEST(TableTieringTest, RandomizedSimulationMatchesReference) {
+// Run once per device victim policy.
+class TableTieringSimulationTest : public ::testing::TestWithParam<DevicePolicy> {};
+
+TEST_P(TableTieringSimulationTest, RandomizedSimulationMatchesReference) {
   constexpr int64_t kDevice = 64;
   constexpr int64_t kHost = 3000;
   constexpr int64_t kUniverse = 2000;
-  auto t = MakeTable(DdrOptions(kDevice, kHost, /*dim=*/4, /*row_width=*/12));
+  TableOptions options = DdrOptions(kDevice, kHost, /*dim=*/4, /*row_width=*/12);
+  options.device_policy = GetParam();
+  auto t = MakeTable(options);
   const int64_t w = t->row_width();
   std::vector<float> device(static_cast<size_t>(kDevice * w), -1000.0f);
   std::unordered_map<int64_t, std::vector<float>> reference;
@@ -450,6 +456,12 @@ TEST(TableTieringTest, RandomizedSimulationMatchesReference) {
   }
   EXPECT_EQ(static_cast<int64_t>(device_slots.size()), on_device);
 }
+
+INSTANTIATE_TEST_SUITE_P(Policies, TableTieringSimulationTest,
+                         ::testing::Values(DevicePolicy::kLru, DevicePolicy::kLfu),
+                         [](const ::testing::TestParamInfo<DevicePolicy>& info) {
+                           return std::string(DevicePolicyName(info.param));
+                         });
 
 }  // namespace
 }  // namespace asc

@@ -46,6 +46,9 @@ class DeviceCache {
   // Whether cached `slot` was used in `step`.
   bool UsedIn(int64_t slot, uint64_t step) const { return last_used_[slot] == step; }
 
+  // The step that last used cached `slot`.
+  uint64_t LastUsed(int64_t slot) const { return last_used_[slot]; }
+
   // Drops `slot` from the cache. Precondition: Contains(slot).
   void Remove(int64_t slot);
 

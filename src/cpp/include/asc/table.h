@@ -8,7 +8,8 @@
 //
 // Two modes, fixed at creation:
 //   HBM (host_capacity == 0): every key has a device slot; FindOrInsert.
-//   DDR (host_capacity > 0): the device tier is an LRU cache of
+//   DDR (host_capacity > 0): the device tier is a cache (LRU by default,
+//     sampled LFU with device_policy = kLfu) of
 //     device_capacity slots; keys not on the device keep their row (row_width
 //     floats: embedding then optimizer state) in the host tier. Lookups go
 //     through PlanLookup + CommitEvicted, which tell the graph which rows to
@@ -50,6 +51,20 @@ enum class KeyType { kInt32, kInt64 };
 
 const char* KeyTypeName(KeyType t);
 
+// How the device tier of a DDR/SSD-mode table picks the slot to evict when a
+// lookup needs one and none is free.
+//   kLru: the least recently used slot not used in the current step (exact).
+//   kLfu: the slot with the lowest access count (lookups of its key, carried
+//     across tiers, saturating) among the LRU slot and up to 16 random slots
+//     (at most 64 draws) not used in the current step, ties going to the less
+//     recently used one; every slot is a candidate when the device tier has at
+//     most 16 slots (exact LFU). A new key starts at count 1. Counts never decay, so a once-hot key that goes
+//     cold stays on the device until hotter keys need its slot.
+enum class DevicePolicy { kLru, kLfu };
+
+// "lru" / "lfu"; "unknown" for a value outside the enum.
+const char* DevicePolicyName(DevicePolicy p);
+
 struct TableOptions {
   // Unique name in the registry; non-empty.
   std::string name;
@@ -79,6 +94,11 @@ struct TableOptions {
   // ssd_min_free_bytes available. Ignored when ssd_capacity == 0.
   std::vector<std::string> ssd_paths;
   int64_t ssd_min_free_bytes = int64_t{256} << 20;
+  // Victim policy of the device tier (see DevicePolicy). Only consulted in
+  // DDR/SSD mode (host_capacity > 0); an HBM-mode table never evicts. Either
+  // way a slot used by any lookup of the current step is never a victim in
+  // that step, and choosing a victim costs O(1), so a lookup stays O(batch).
+  DevicePolicy device_policy = DevicePolicy::kLru;
 
   static constexpr int64_t kMaxDim = 8192;
   static constexpr int64_t kMaxCapacity = int64_t{1} << 40;
@@ -180,8 +200,9 @@ class Table {
   //               load_rows into load_slots and initialising new keys' slots.
   // Keys on the host tier come back to the device (their row is copied to
   // plan->load_rows and their host row freed); keys needing a slot take a free
-  // one, else the least recently used slot not used in this step, whose key
-  // moves to a host row reserved now and filled by CommitEvicted.
+  // one, else a slot not used in this step chosen by options().device_policy
+  // (least recently used, or sampled least frequently used), whose key moves
+  // to a host row reserved now and filled by CommitEvicted.
   // All or nothing; on error nothing changes (not even the step):
   //   FailedPrecondition: HBM-mode table, or the previous plan's evicted rows
   //     were not committed yet.
@@ -265,6 +286,9 @@ class Table {
   int64_t AllocateHostRow(int64_t key, uint32_t freq);
   void ReleaseHostRow(int64_t row);
   int64_t SampleDemotionVictim();
+  // The device slot to evict in `step` under options_.device_policy.
+  // Precondition: a cached slot not used in `step` exists.
+  int64_t DeviceVictim(uint64_t step);
   uint64_t NextRandom();
 
   explicit Table(const TableOptions& options);
