@@ -178,3 +178,28 @@ def test_ssd_path_that_is_a_file(tmp_path):
     with pytest.raises(ValueError, match="ssd_data_path: '.*file' is not an existing directory"):
         create_table(tf.int64, 4, "t", None, 4, host_vocabulary_size=4, ssd_vocabulary_size=8,
                      ssd_data_path=str(afile))
+
+
+@pytest.mark.parametrize("policy, hot_stay", [("LRU", False), ("LFU", True)])
+def test_cache_policy(policy, hot_stay):
+    """Hot keys survive a scan of one-off keys under LFU, not under LRU."""
+    init()
+    opt = adagrad.create_hash_optimizer(0.1)
+    table = create_table(tf.int64, 4, "t", None, 8, host_vocabulary_size=200,
+                         cache_policy=policy)
+    ids = tf.compat.v1.placeholder(tf.int64, [None])
+    step = opt.minimize(tf.reduce_sum(sparse_lookup(table, ids)))
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        for _ in range(20):
+            sess.run(step, {ids: [1, 2, 3, 4]})
+        for k in range(100, 140, 2):
+            sess.run(step, {ids: [k, k + 1]})
+    on_device = _libasc.locate("t", np.array([1, 2, 3, 4], np.int64)) == 0
+    assert on_device.all() == hot_stay
+
+
+def test_cache_policy_must_be_known():
+    init()
+    with pytest.raises(ValueError, match="cache_policy must be 'LRU' or 'LFU', got 'MRU'"):
+        create_table(tf.int64, 4, "t", None, 8, host_vocabulary_size=16, cache_policy="MRU")

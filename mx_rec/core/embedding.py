@@ -69,7 +69,7 @@ def _check_ssd(ssd_vocabulary_size, ssd_data_path, host_vocabulary_size):
 
 def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_size=None,
                  host_vocabulary_size=0, ssd_vocabulary_size=0, ssd_data_path=None,
-                 default_value=0.0):
+                 default_value=0.0, cache_policy="LRU"):
     """Creates an embedding table whose vocabulary is not fixed in advance.
 
     Args:
@@ -91,6 +91,9 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
       ssd_data_path: directory (or list of directories, used in order as free
         space runs out) holding the SSD tier's RocksDB files; each table uses
         its own sub-directory, removed when the table is released.
+      cache_policy: which device row gives way when a key needs one (DDR/SSD
+        modes): "LRU" (least recently used) or "LFU" (least frequently used,
+        sampled). Rows used by the current step never give way.
       default_value: what eval lookups (is_train=False) read for keys the table
         does not hold: a scalar or a [dim] vector.
 
@@ -110,6 +113,8 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
     ssd_vocabulary_size = check_int("ssd_vocabulary_size", ssd_vocabulary_size, 0,
                                     _libasc.MAX_CAPACITY)
     ssd_paths = _check_ssd(ssd_vocabulary_size, ssd_data_path, host_vocabulary_size)
+    if not isinstance(cache_policy, str) or cache_policy.upper() not in ("LRU", "LFU"):
+        raise ValueError(f"cache_policy must be 'LRU' or 'LFU', got {cache_policy!r}")
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
     if name in config.tables and not config.tables[name].released:
@@ -121,6 +126,7 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
                         default_value=_check_default_value(default_value, dim),
                         host_vocabulary_size=host_vocabulary_size,
                         ssd_vocabulary_size=ssd_vocabulary_size, ssd_paths=ssd_paths,
+                        cache_policy=cache_policy.lower(),
                         hash_optimizers=config.hash_optimizers)
     config.tables[name] = table
     return table

@@ -54,7 +54,7 @@ class SparseTable:
 
     def __init__(self, name, key_dtype, dim, initializer, device_vocabulary_size,
                  dynamic_expansion, default_value, host_vocabulary_size=0,
-                 ssd_vocabulary_size=0, ssd_paths=(), hash_optimizers=()):
+                 ssd_vocabulary_size=0, ssd_paths=(), cache_policy="lru", hash_optimizers=()):
         self.name = name
         self.key_dtype = key_dtype
         self.dim = dim
@@ -78,7 +78,8 @@ class SparseTable:
                              device_capacity=device_vocabulary_size,
                              dynamic_expansion=self.dynamic_expansion,
                              host_capacity=host_vocabulary_size, row_width=self.row_width,
-                             ssd_capacity=ssd_vocabulary_size, ssd_paths=list(ssd_paths))
+                             ssd_capacity=ssd_vocabulary_size, ssd_paths=list(ssd_paths),
+                             device_policy=cache_policy)
         try:
             self.variable = self._new_row_variable(name, 0.0)
             for owner, slot, init in tiered_state:
