@@ -12,11 +12,10 @@ Systems (what holds the 26 embedding tables):
             ids pre-hashed into [0, vocab) (no hashing at all), sparse Adagrad
             updates by tf.compat.v1.train.AdagradOptimizer
   hbm       mx_rec create_table(device_vocabulary_size=vocab) + sparse_lookup on
-            the raw int64 ids, mx_rec.optimizers.adagrad hash optimizer
-  hbm1      the same tables, but one tf.gradients call for both optimizers
-            (then dense apply_gradients + hash apply_gradients) instead of the
-            README's two minimize() calls, which build the backward pass of
-            the dense network twice
+            the raw int64 ids, mx_rec.optimizers.adagrad hash optimizer, one
+            backward pass for both optimizers (mx_rec.optimizers.minimize)
+  hbm2      the same, but dense_opt.minimize + hash_opt.minimize: two
+            backward passes through the dense network (for reference)
   ddr       mx_rec DDR mode: device tier of 10% of the table's ids (at least
             one batch), host tier of all of them; the same hash optimizer
   ssd       mx_rec SSD mode (device 10%, host --ssd-host-frac, SSD all ids) if
@@ -54,12 +53,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lookup_bench import _zipf_sampler  # noqa: E402  pylint: disable=wrong-import-position
 
-ALL_SYSTEMS = ["dense", "hbm", "hbm1", "ddr", "ssd", "tfra"]
+ALL_SYSTEMS = ["dense", "hbm", "hbm2", "ddr", "ssd", "tfra"]
 LABELS = {
     "dense": "dense TF ceiling (`tf.nn.embedding_lookup`, ids pre-hashed into range)",
-    "hbm": "mx_rec HBM (`create_table` + `sparse_lookup`, adagrad hash optimizer)",
-    "hbm1": "mx_rec HBM, one backward pass (`tf.gradients` once, then both optimizers' "
-            "`apply_gradients`)",
+    "hbm": "mx_rec HBM (`create_table` + `sparse_lookup`, adagrad hash optimizer, "
+           "`mx_rec.optimizers.minimize`)",
+    "hbm2": "mx_rec HBM, two `minimize()` calls (two backward passes)",
     "ddr": "mx_rec DDR (device tier 10% of ids, host tier all ids)",
     "ssd": "mx_rec SSD (device 10% of ids, host 25%, SSD all ids)",
     "tfra": "TFRA 0.7.2 `de.get_variable` + `de.embedding_lookup`, DynamicEmbeddingOptimizer(Adagrad)",
@@ -246,30 +245,16 @@ def _build(tf, system, args, vocabs, ids, dense_x, labels, tmp):
         embs.append(sparse_lookup(table, cols[t], name="lookup%d" % t))
     loss = _dlrm_loss(tf, dense_x, embs, labels)
     dense_vars = tf.compat.v1.trainable_variables()
-    if system == "hbm1" or args.mx_grads == "shared":
-        # One backward pass for both optimizers: tf.gradients once, with
-        # respect to the dense variables and to the rows every training lookup
-        # read (what HashOptimizer.compute_gradients differentiates), then each
-        # optimizer's apply_gradients.
-        from mx_rec.core.sparse_table import LOOKUP_RECORDS
-        records = tf.compat.v1.get_collection(LOOKUP_RECORDS)
-        grads = tf.gradients(loss, dense_vars + [r.rows for r in records])
-        dense_grads, row_grads = grads[:len(dense_vars)], grads[len(dense_vars):]
-        pairs = []
-        for record, grad in zip(records, row_grads):
-            if isinstance(grad, tf.IndexedSlices):
-                grad = tf.math.unsorted_segment_sum(grad.values, grad.indices,
-                                                    tf.shape(record.rows)[0])
-            pairs.append((grad, record.rows))
-        train_op = tf.group(dense_opt.apply_gradients(list(zip(dense_grads, dense_vars))),
-                            hash_opt.apply_gradients(pairs))
-        note = "one tf.gradients; dense + hash Adagrad.apply_gradients"
-    else:
-        # The documented pattern (README): each optimizer's minimize(), i.e.
-        # two tf.gradients calls over the same loss.
+    if system == "hbm2":
+        # Each optimizer's own minimize(): two backward passes over the loss.
         train_op = tf.group(dense_opt.minimize(loss, var_list=dense_vars),
                             hash_opt.minimize(loss))
         note = "dense Adagrad.minimize + hash Adagrad.minimize"
+    else:
+        # The documented way: one backward pass for both optimizers.
+        from mx_rec.optimizers import minimize
+        train_op = minimize(loss, dense_opt, hash_opt, var_list=dense_vars)
+        note = "mx_rec.optimizers.minimize (one backward pass)"
 
     def stats_fn():
         return [t.stats() for t in tables]
@@ -438,8 +423,7 @@ def _spawn(args, worker, data_dir, vocabs):
            "--batch-size", str(args.batch_size), "--warmup", str(args.warmup),
            "--steps", str(args.steps), "--trace-steps", str(args.trace_steps),
            "--threads", str(args.threads), "--max-seconds", str(args.max_seconds),
-           "--device-frac", str(args.device_frac), "--ssd-host-frac", str(args.ssd_host_frac),
-           "--mx-grads", args.mx_grads]
+           "--device-frac", str(args.device_frac), "--ssd-host-frac", str(args.ssd_host_frac)]
     if args.trace_dir:
         cmd += ["--trace-dir", args.trace_dir]
     if args.ssd_dir:
@@ -502,9 +486,6 @@ def main():
     ap.add_argument("--ssd-host-frac", type=float, default=0.25,
                     help="SSD mode: host tier as a fraction of a table's ids")
     ap.add_argument("--ssd-dir", help="parent directory of the SSD tier's files (default: TMPDIR)")
-    ap.add_argument("--mx-grads", choices=["minimize", "shared"], default="minimize",
-                    help="mx_rec hbm/ddr/ssd: two minimize() calls (README pattern, default) "
-                    "or one shared tf.gradients call (what hbm1 always does)")
     ap.add_argument("--threads", type=int, default=1,
                     help="TF intra/inter-op threads per system (max 2 here)")
     ap.add_argument("--systems", default=",".join(ALL_SYSTEMS),
@@ -650,9 +631,9 @@ def _markdown(args, gen, vocabs, results, unavailable):
     print("|---|---:|---:|---|")
     print(target("HBM vs dense ceiling", hbm, dense, 0.9))
     print(target("HBM vs TFRA", hbm, tfra, 1.5))
-    if results.get("hbm1"):
-        print(target("(HBM one backward pass vs dense ceiling)", results["hbm1"], dense, 0.9))
-        print(target("(HBM one backward pass vs TFRA)", results["hbm1"], tfra, 1.5))
+    if results.get("hbm2"):
+        print(target("(HBM with two minimize() calls vs dense ceiling)", results["hbm2"], dense,
+                     0.9))
     print(target("DDR vs HBM", ddr, hbm, 0.75))
     if ssd is None and "ssd" in unavailable:
         print("| SSD vs HBM | >= 0.50x | SSD: not available yet | |")

@@ -166,3 +166,43 @@ def test_apply_gradients_rejects_foreign_tensors(mx):
     x = tf.ones([2, 2])
     with pytest.raises(ValueError, match="grads_and_vars: .* is not the rows tensor"):
         opt.apply_gradients([(x, x)])
+
+
+def test_joint_minimize_equals_two_minimize_calls_with_one_backward_pass():
+    from mx_rec.optimizers import adagrad, minimize
+
+    def build_and_train(joint):
+        with tf.Graph().as_default():
+            init()
+            tf.compat.v1.set_random_seed(1)
+            hash_opt = adagrad.create_hash_optimizer(0.1)
+            table = create_table(tf.int64, 4, "t", tf.compat.v1.random_uniform_initializer(
+                -1, 1, seed=2), 100)
+            ids = tf.compat.v1.placeholder(tf.int64, [None, 2])
+            h = tf.compat.v1.layers.dense(tf.reshape(sparse_lookup(table, ids), [-1, 8]), 8,
+                                          kernel_initializer=tf.compat.v1.ones_initializer())
+            loss = tf.reduce_mean(tf.square(h - 1.0))
+            dense_opt = tf.compat.v1.train.GradientDescentOptimizer(0.05)
+            step = tf.compat.v1.train.get_or_create_global_step()
+            if joint:
+                train = minimize(loss, dense_opt, hash_opt, global_step=step)
+            else:
+                train = tf.group(dense_opt.minimize(loss, global_step=step),
+                                 hash_opt.minimize(loss))
+            n_matmul_grads = sum(op.type == "MatMul" for op in tf.compat.v1.get_default_graph()
+                                 .get_operations())
+            losses = []
+            with tf.compat.v1.Session() as sess:
+                sess.run(tf.compat.v1.global_variables_initializer())
+                for i in range(30):
+                    batch = np.random.RandomState(i).randint(0, 40, size=(16, 2))
+                    losses.append(sess.run([loss, train], {ids: batch})[0])
+                assert sess.run(step) == 30
+            from mx_rec.util.initialize import terminate_config_initializer
+            terminate_config_initializer()
+            return np.array(losses), n_matmul_grads
+
+    two, matmuls_two = build_and_train(joint=False)
+    one, matmuls_one = build_and_train(joint=True)
+    np.testing.assert_allclose(one, two, rtol=0, atol=1e-6)
+    assert matmuls_one < matmuls_two, "the dense backward pass is built once"

@@ -157,6 +157,7 @@ def main(argv=None):
 
 
 def _train_and_eval(args, train_np, eval_np, create_tables, lookup_all):
+    from mx_rec.optimizers import minimize
     sparse_opt = make_sparse_optimizer(args.sparse_optimizer, args.lr)
     host_rows = args.host_vocab_size if args.cache_mode in ("DDR", "SSD") else 0
     ssd_rows = args.ssd_vocab_size if args.cache_mode == "SSD" else 0
@@ -176,7 +177,8 @@ def _train_and_eval(args, train_np, eval_np, create_tables, lookup_all):
                       args.batch_size)
     loss = loss_fn(model.logits(dense, embs), label)
     dense_opt = tf.compat.v1.train.AdamOptimizer(args.lr)
-    train_op = tf.group(dense_opt.minimize(loss), sparse_opt.minimize(loss))
+    # One backward pass for the dense layers and the table rows.
+    train_op = minimize(loss, dense_opt, sparse_opt)
 
     # Eval graph: same variables, lookups that insert nothing.
     eval_padded, n_eval = criteo.pad_to_multiple(eval_np,

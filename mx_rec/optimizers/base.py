@@ -65,10 +65,14 @@ class HashOptimizer:
           loss: scalar tensor.
           var_list: optional list of SparseTables to restrict the update to.
         """
-        records = self._records(var_list)
+        records = self.records(var_list)
         if not records:
             return []
-        grads = tf.gradients(loss, [r.rows for r in records])
+        return self.gradient_pairs(records, tf.gradients(loss, [r.rows for r in records]))
+
+    @staticmethod
+    def gradient_pairs(records, grads):
+        """[(grad, rows)] from the gradients of the records' rows tensors."""
         pairs = []
         for record, grad in zip(records, grads):
             if grad is None:
@@ -107,7 +111,8 @@ class HashOptimizer:
 
     # ---- internals -------------------------------------------------------------------
 
-    def _records(self, var_list):
+    def records(self, var_list=None):
+        """Training lookups of the default graph, optionally of some tables only."""
         records = tf.compat.v1.get_collection(LOOKUP_RECORDS)
         if var_list is None:
             return records
