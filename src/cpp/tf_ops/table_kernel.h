@@ -5,6 +5,8 @@
 // must fail cleanly instead of writing into an orphaned table.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -36,5 +38,32 @@ class TableKernel : public tensorflow::OpKernel {
  private:
   std::string table_name_;
 };
+
+// Reads the n_valid input (index 1) of a lookup over m padded keys.
+inline tensorflow::Status ReadValidCount(tensorflow::OpKernelContext* ctx, int64_t m, int64_t* n) {
+  *n = ctx->input(1).scalar<int32_t>()();
+  if (*n < 0 || *n > m) {
+    return tensorflow::errors::InvalidArgument("n_valid must be in [0, ", m, "], got ", *n);
+  }
+  return tensorflow::OkStatus();
+}
+
+// Static-shape padding past the n valid keys: slot 0 (a real row, never read
+// through the restore index) and not new.
+inline void PadLookup(int64_t n, int64_t m, int64_t* slots, bool* is_new) {
+  std::fill(slots + n, slots + m, int64_t{0});
+  std::fill(is_new + n, is_new + m, false);
+}
+
+// The graph was built for rows of `expected` floats (embedding + optimizer
+// state); a table whose layout differs would scatter state into wrong columns.
+inline tensorflow::Status CheckRowWidth(const asc::Table& table, int64_t expected) {
+  if (table.row_width() != expected) {
+    return tensorflow::errors::FailedPrecondition("table '", table.name(), "' moves rows of ",
+                                                  table.row_width(),
+                                                  " floats, the graph expects ", expected);
+  }
+  return tensorflow::OkStatus();
+}
 
 }  // namespace asc_tf

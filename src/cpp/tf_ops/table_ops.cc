@@ -49,9 +49,8 @@ class AscFindOrInsertOp : public TableKernel {
     OP_REQUIRES_OK(ctx, ResolveTable(&table));
     const Tensor& keys = ctx->input(0);
     const int64_t m = keys.NumElements();
-    const int64_t n = ctx->input(1).scalar<int32_t>()();
-    OP_REQUIRES(ctx, n >= 0 && n <= m,
-                errors::InvalidArgument("n_valid must be in [0, ", m, "], got ", n));
+    int64_t n = 0;
+    OP_REQUIRES_OK(ctx, ReadValidCount(ctx, m, &n));
     Tensor* slots = nullptr;
     Tensor* is_new = nullptr;
     Tensor* capacity = nullptr;
@@ -62,8 +61,7 @@ class AscFindOrInsertOp : public TableKernel {
     bool* fresh = is_new->flat<bool>().data();
     OP_REQUIRES_OK(ctx, ToTfStatus(table->FindOrInsert<K>(n, keys.flat<K>().data(), s, fresh,
                                                           &capacity->scalar<int64_t>()())));
-    std::fill(s + n, s + m, int64_t{0});
-    std::fill(fresh + n, fresh + m, false);
+    PadLookup(n, m, s, fresh);
   }
 };
 

@@ -62,15 +62,11 @@ class AscPlanLookupOp : public TableKernel {
   void Compute(OpKernelContext* ctx) override {
     std::shared_ptr<asc::Table> table;
     OP_REQUIRES_OK(ctx, ResolveTable(&table));
-    OP_REQUIRES(ctx, table->row_width() == row_width_,
-                errors::FailedPrecondition("table '", table->name(), "' moves rows of ",
-                                           table->row_width(), " floats, the graph expects ",
-                                           row_width_));
+    OP_REQUIRES_OK(ctx, CheckRowWidth(*table, row_width_));
     const Tensor& keys = ctx->input(0);
     const int64_t m = keys.NumElements();
-    const int64_t n = ctx->input(1).scalar<int32_t>()();
-    OP_REQUIRES(ctx, n >= 0 && n <= m,
-                errors::InvalidArgument("n_valid must be in [0, ", m, "], got ", n));
+    int64_t n = 0;
+    OP_REQUIRES_OK(ctx, ReadValidCount(ctx, m, &n));
     Tensor* slots = nullptr;
     Tensor* is_new = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({m}), &slots));
@@ -80,8 +76,7 @@ class AscPlanLookupOp : public TableKernel {
     asc::SwapPlan plan;
     OP_REQUIRES_OK(ctx, ToTfStatus(table->PlanLookup<K>(n, keys.flat<K>().data(), begin_step_, s,
                                                         fresh, &plan)));
-    std::fill(s + n, s + m, int64_t{0});
-    std::fill(fresh + n, fresh + m, false);
+    PadLookup(n, m, s, fresh);
     OP_REQUIRES_OK(ctx, CopyOut(ctx, 2, plan.evict_slots));
     OP_REQUIRES_OK(ctx, CopyOut(ctx, 3, plan.load_slots));
     Tensor* rows = nullptr;
@@ -170,10 +165,7 @@ class AscFindRowsOp : public TableKernel {
   void Compute(OpKernelContext* ctx) override {
     std::shared_ptr<asc::Table> table;
     OP_REQUIRES_OK(ctx, ResolveTable(&table));
-    OP_REQUIRES(ctx, table->row_width() == row_width_,
-                errors::FailedPrecondition("table '", table->name(), "' moves rows of ",
-                                           table->row_width(), " floats, the graph expects ",
-                                           row_width_));
+    OP_REQUIRES_OK(ctx, CheckRowWidth(*table, row_width_));
     const Tensor& keys = ctx->input(0);
     const int64_t n = keys.NumElements();
     Tensor* slots = nullptr;
