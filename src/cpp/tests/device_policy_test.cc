@@ -9,42 +9,24 @@
 #include <vector>
 
 #include "asc/table.h"
+#include "tiering_test_util.h"
 
 namespace asc {
 namespace {
 
+using testing_util::Lookup;
+using testing_util::MakeTable;
+
 TableOptions Options(int64_t device, int64_t host, DevicePolicy policy) {
-  TableOptions o;
-  o.name = "emb";
-  o.dim = 2;
-  o.row_width = 3;
-  o.device_capacity = device;
-  o.host_capacity = host;
+  TableOptions o = testing_util::TieredOptions(device, host, /*dim=*/2, /*row_width=*/3);
   o.device_policy = policy;
   return o;
 }
 
-std::unique_ptr<Table> MakeTable(const TableOptions& o) {
-  std::unique_ptr<Table> t;
-  const Status s = Table::Create(o, &t);
-  EXPECT_TRUE(s.ok()) << s.message();
-  return t;
-}
-
-struct Lookup {
-  Status status;
-  std::vector<int64_t> slots;
-  SwapPlan plan;
-};
-
-// One lookup, with the graph's CommitEvicted when it succeeded.
+// One lookup, with the graph's CommitEvicted when it succeeded. Row contents
+// do not matter here, only which slots are evicted.
 Lookup Plan(Table* t, const std::vector<int64_t>& keys, bool begin_step) {
-  Lookup r;
-  const size_t n = keys.size();
-  r.slots.assign(n, -7);
-  std::unique_ptr<bool[]> is_new(new bool[n + 1]());
-  r.status = t->PlanLookup<int64_t>(static_cast<int64_t>(n), keys.data(), begin_step,
-                                    r.slots.data(), is_new.get(), &r.plan);
+  Lookup r = testing_util::Plan<int64_t>(t, keys, begin_step);
   if (r.status.ok()) {
     const std::vector<float> rows(r.plan.evict_slots.size() * 3, 0.5f);
     const Status c = t->CommitEvicted(static_cast<int64_t>(r.plan.evict_slots.size()), rows.data());

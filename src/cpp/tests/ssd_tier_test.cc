@@ -14,29 +14,21 @@
 #include <string>
 #include <vector>
 
+#include "tiering_test_util.h"
+
 namespace asc {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory per test, removed afterwards.
+// A fresh directory per test, removed afterwards (by tmp_).
 class SsdTierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "asc_ssd_test_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
+    ASSERT_TRUE(tmp_.Create("asc_ssd_test_"));
+    root_ = tmp_.root();
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::permissions(root_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(root_, ec);
-  }
-  std::string Dir(const std::string& leaf) {
-    const std::string d = (fs::path(root_) / leaf).string();
-    fs::create_directories(d);
-    return d;
-  }
+  std::string Dir(const std::string& leaf) { return tmp_.Dir(leaf); }
   SsdTierOptions Options(std::vector<std::string> paths, int64_t width = 3, int64_t cap = 100) {
     SsdTierOptions o;
     o.paths = std::move(paths);
@@ -52,6 +44,7 @@ class SsdTierTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.message();
     return t;
   }
+  testing_util::TempDir tmp_;
   std::string root_;
 };
 

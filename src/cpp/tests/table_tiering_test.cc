@@ -2,74 +2,30 @@
 // graph will drive them, against a fake device matrix and a reference map.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <set>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "asc/table.h"
+#include "tiering_test_util.h"
 
 namespace asc {
 namespace {
 
+using testing_util::FakeDevice;
+using testing_util::InitialRow;
+using testing_util::Locate;
+using testing_util::Lookup;
+using testing_util::MakeTable;
+using testing_util::Plan;
+using testing_util::SameStats;
+using testing_util::SkewedKeys;
+
+// DDR mode (HBM mode when host = 0); row r of a fake device is [r*w, (r+1)*w).
 TableOptions DdrOptions(int64_t device, int64_t host, int64_t dim = 2, int64_t row_width = 5) {
-  TableOptions o;
-  o.name = "emb";
-  o.dim = dim;
-  o.row_width = row_width;
-  o.device_capacity = device;
-  o.host_capacity = host;
-  return o;
-}
-
-std::unique_ptr<Table> MakeTable(const TableOptions& o) {
-  std::unique_ptr<Table> t;
-  const Status s = Table::Create(o, &t);
-  EXPECT_TRUE(s.ok()) << s.message();
-  return t;
-}
-
-struct Lookup {
-  Status status;
-  std::vector<int64_t> slots;
-  std::vector<bool> is_new;
-  SwapPlan plan;
-};
-
-template <typename K>
-Lookup Plan(Table* t, const std::vector<K>& keys, bool begin_step) {
-  Lookup r;
-  const size_t n = keys.size();
-  r.slots.assign(n, -7);
-  std::unique_ptr<bool[]> is_new(new bool[n + 1]());
-  r.status = t->PlanLookup<K>(static_cast<int64_t>(n), keys.data(), begin_step, r.slots.data(),
-                              is_new.get(), &r.plan);
-  r.is_new.assign(is_new.get(), is_new.get() + n);
-  return r;
-}
-
-std::vector<int8_t> Locate(const Table& t, const std::vector<int64_t>& keys) {
-  std::vector<int8_t> tier(keys.size(), 9);
-  t.Locate(static_cast<int64_t>(keys.size()), keys.data(), tier.data());
-  return tier;
-}
-
-bool SameStats(const TableStats& a, const TableStats& b) {
-  return a.device_keys == b.device_keys && a.host_keys == b.host_keys && a.hits == b.hits &&
-         a.misses == b.misses && a.loads == b.loads && a.evictions == b.evictions &&
-         a.new_keys == b.new_keys;
-}
-
-// Rows the fake graph writes; row r of the fake device is device[r*w, (r+1)*w).
-std::vector<float> InitialRow(int64_t key, int64_t width) {
-  std::vector<float> row(static_cast<size_t>(width));
-  for (int64_t c = 0; c < width; ++c) row[c] = static_cast<float>(key) * 0.25f + static_cast<float>(c);
-  return row;
+  return testing_util::TieredOptions(device, host, dim, row_width);
 }
 
 TEST(TableTieringTest, ModesRejectTheOtherModesLookup) {
@@ -321,106 +277,21 @@ TEST_P(TableTieringSimulationTest, RandomizedSimulationMatchesReference) {
   options.device_policy = GetParam();
   auto t = MakeTable(options);
   const int64_t w = t->row_width();
-  std::vector<float> device(static_cast<size_t>(kDevice * w), -1000.0f);
-  std::unordered_map<int64_t, std::vector<float>> reference;
-  std::mt19937_64 rng(2024);
-  std::uniform_real_distribution<double> uniform(0.0, 1.0);
-  auto draw_key = [&] {  // skewed: low keys are hot
-    const double u = uniform(rng);
-    return static_cast<int64_t>(u * u * u * kUniverse) * 7 - 3000;
-  };
-  int64_t exhausted = 0, evicted = 0, loaded = 0;
+  FakeDevice device(kDevice, w, /*fill=*/-1000.0f);
+  const FakeDevice::Reference& reference = device.reference();
+  SkewedKeys draw(/*seed=*/2024, kUniverse);
+  int64_t exhausted = 0;
 
   for (int step = 0; step < 1500; ++step) {
-    std::unordered_set<int64_t> step_keys;
-    std::set<int64_t> step_slots;
-    const int lookups = 1 + static_cast<int>(rng() % 3);
-    for (int l = 0; l < lookups; ++l) {
-      std::vector<int64_t> keys;
-      std::unordered_set<int64_t> seen;
-      const int batch = 1 + static_cast<int>(rng() % 30);
-      for (int i = 0; i < batch; ++i) {
-        const int64_t k = draw_key();
-        if (seen.insert(k).second) keys.push_back(k);
-      }
-      std::unordered_set<int64_t> would_use = step_keys;
-      would_use.insert(keys.begin(), keys.end());
-      const TableStats before = t->stats();
-      Lookup r = Plan<int64_t>(t.get(), keys, /*begin_step=*/l == 0);
-      if (static_cast<int64_t>(would_use.size()) > kDevice) {
-        ASSERT_EQ(r.status.code(), StatusCode::kResourceExhausted) << r.status.message();
-        ASSERT_TRUE(SameStats(t->stats(), before));
-        ++exhausted;
-        continue;
-      }
-      ASSERT_TRUE(r.status.ok()) << r.status.message();
-      step_keys = would_use;
-
-      // Slots of this step: a key keeps its slot; no slot serves two keys;
-      // nothing used earlier in the step is evicted.
-      for (int64_t s : r.plan.evict_slots) ASSERT_EQ(step_slots.count(s), 0u) << "step " << step;
-      for (size_t i = 0; i < keys.size(); ++i) {
-        ASSERT_EQ(r.is_new[i], reference.count(keys[i]) == 0);
-        ASSERT_GE(r.slots[i], 0);
-        ASSERT_LT(r.slots[i], kDevice);
-        step_slots.insert(r.slots[i]);
-      }
-      ASSERT_EQ(std::set<int64_t>(r.slots.begin(), r.slots.end()).size(), keys.size());
-
-      // The graph: gather evicted rows, commit, then scatter loads and inits.
-      const int64_t e = static_cast<int64_t>(r.plan.evict_slots.size());
-      std::vector<float> gathered;
-      for (int64_t s : r.plan.evict_slots) {
-        gathered.insert(gathered.end(), device.begin() + s * w, device.begin() + (s + 1) * w);
-      }
-      ASSERT_TRUE(t->CommitEvicted(e, gathered.data()).ok());
-      ASSERT_EQ(r.plan.load_rows.size(), r.plan.load_slots.size() * static_cast<size_t>(w));
-      for (size_t j = 0; j < r.plan.load_slots.size(); ++j) {
-        std::copy_n(r.plan.load_rows.begin() + j * w, w, device.begin() + r.plan.load_slots[j] * w);
-      }
-      for (size_t i = 0; i < keys.size(); ++i) {
-        if (!r.is_new[i]) continue;
-        const std::vector<float> init = InitialRow(keys[i], w);
-        std::copy(init.begin(), init.end(), device.begin() + r.slots[i] * w);
-        reference[keys[i]] = init;
-      }
-      evicted += e;
-      loaded += static_cast<int64_t>(r.plan.load_slots.size());
-
-      // Read by slot, then train: stale rows anywhere would show up later.
-      for (size_t i = 0; i < keys.size(); ++i) {
-        float* row = device.data() + r.slots[i] * w;
-        std::vector<float>& expected = reference[keys[i]];
-        ASSERT_TRUE(std::equal(expected.begin(), expected.end(), row))
-            << "key " << keys[i] << " step " << step;
-        for (int64_t c = 0; c < w; ++c) {
-          row[c] += 1.0f;
-          expected[c] += 1.0f;
-        }
-      }
-    }
+    ASSERT_NO_FATAL_FAILURE(
+        testing_util::SimulateStep(t.get(), &device, &draw, kDevice, step, &exhausted));
 
     if (step % 100 == 99) {  // eval reads everything, erasing a few keys
-      std::vector<int64_t> all;
-      for (const auto& kv : reference) all.push_back(kv.first);
-      const int64_t n = static_cast<int64_t>(all.size());
-      std::vector<int64_t> slots(all.size());
-      std::vector<float> host_rows(all.size() * w);
-      std::unique_ptr<bool[]> found(new bool[all.size()]);
-      const TableStats before = t->stats();
-      ASSERT_TRUE(t->FindRows<int64_t>(n, all.data(), slots.data(), host_rows.data(), found.get()).ok());
-      ASSERT_TRUE(SameStats(t->stats(), before));
-      for (int64_t i = 0; i < n; ++i) {
-        ASSERT_TRUE(found[i]);
-        const float* row = slots[i] >= 0 ? device.data() + slots[i] * w : host_rows.data() + i * w;
-        ASSERT_TRUE(std::equal(reference[all[i]].begin(), reference[all[i]].end(), row)) << all[i];
-      }
-      std::vector<int64_t> erase(all.begin(), all.begin() + std::min<int64_t>(n, 10));
-      ASSERT_EQ(t->Erase<int64_t>(static_cast<int64_t>(erase.size()), erase.data()),
-                static_cast<int64_t>(erase.size()));
-      for (int64_t k : erase) reference.erase(k);
+      ASSERT_NO_FATAL_FAILURE(device.CheckAllRows(*t, "eval", step));
+      ASSERT_NO_FATAL_FAILURE(device.EraseSome(t.get(), 10));
     }
   }
+  const int64_t evicted = device.evicted(), loaded = device.loaded();
 
   // The run exercised every path.
   EXPECT_GT(evicted, 1000);
@@ -428,8 +299,7 @@ TEST_P(TableTieringSimulationTest, RandomizedSimulationMatchesReference) {
   EXPECT_GT(exhausted, 0);
 
   // Every key in exactly one tier; counts add up; no slot shared.
-  std::vector<int64_t> keys;
-  for (int64_t k = 0; k < kUniverse; ++k) keys.push_back(k * 7 - 3000);
+  const std::vector<int64_t> keys = draw.All();
   const std::vector<int8_t> tier = Locate(*t, keys);
   int64_t on_device = 0, on_host = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
