@@ -161,7 +161,7 @@ def sparse_lookup(table, ids, send_count=None, is_train=True, name=None, modify_
     if not isinstance(is_train, bool):
         raise TypeError(f"is_train must be a bool, got {is_train!r}")
     ids = tf.convert_to_tensor(ids)
-    if not ids.dtype.is_integer or ids.dtype not in (tf.int32, tf.int64):
+    if ids.dtype not in (tf.int32, tf.int64):
         raise TypeError(f"ids must be an int32 or int64 tensor, got {ids.dtype.name}")
     # int64 ids on an int32 table are checked per key when the step runs: one
     # beyond int32 range fails the step with InvalidArgumentError.

@@ -28,7 +28,7 @@ def build(table, ids, static_count, is_train):
     if is_train:
         # Most unique keys a batch can hold, when the graph knows it.
         bound = static_count or flat.shape[0]
-        rows = _train_rows(table, unique, n_valid, bound)
+        rows = _train_rows(table, unique, n_valid, bound, padded=static_count > 0)
     else:
         rows = _eval_rows(table, unique)
     emb = tf.gather(rows, restore)
@@ -38,7 +38,7 @@ def build(table, ids, static_count, is_train):
     return emb
 
 
-def _train_rows(table, unique, n_valid, bound):
+def _train_rows(table, unique, n_valid, bound, padded):
     # Training lookups of one table run in construction order: a key inserted
     # by an earlier lookup of this step must have its initial row written
     # before a later lookup that merely finds it reads that row.
@@ -47,7 +47,7 @@ def _train_rows(table, unique, n_valid, bound):
         if table.host_vocabulary_size:
             slots, is_new, ready = _plan_and_move_rows(table, unique, n_valid,
                                                        begin_step=not earlier)
-            capacity = tf.constant(table.device_vocabulary_size, tf.int64)
+            capacity = None  # a fixed-size cache
         else:
             slots, is_new, capacity = asc_ops.find_or_insert(table.name, unique, n_valid)
             ready = table.ensure_rows(table.variable, capacity, 0.0)
@@ -61,7 +61,8 @@ def _train_rows(table, unique, n_valid, bound):
     table.note_train_read(rows)
     tf.compat.v1.add_to_collection(
         LOOKUP_RECORDS, LookupRecord(table=table, keys=unique, rows=rows, slots=slots, is_new=is_new,
-                                     n_valid=n_valid, capacity=capacity))
+                                     n_valid=n_valid if padded else None,
+                                     capacity=capacity if table.dynamic_expansion else None))
     return rows
 
 

@@ -9,7 +9,7 @@ step touched.
 
 import dataclasses
 import weakref
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -27,9 +27,11 @@ LOOKUP_RECORDS = "mx_rec_lookup_records"
 class LookupRecord:
     """What a hash optimizer needs from one training lookup.
 
-    rows[i] is the device row of unique key keys[i], read at slot slots[i]; the first
-    n_valid entries are real (the rest is static-shape padding). is_new marks
-    keys inserted by this step; capacity is the table's device rows after it.
+    rows[i] is the device row of unique key keys[i], read at slot slots[i]. In
+    static-shape mode only the first n_valid entries are real (the rest is
+    padding); n_valid is None for unpadded lookups. is_new marks keys inserted
+    by this step; capacity is the table's device rows after it (None when the
+    table cannot grow).
     """
 
     table: "SparseTable"
@@ -37,8 +39,8 @@ class LookupRecord:
     rows: tf.Tensor
     slots: tf.Tensor
     is_new: tf.Tensor
-    n_valid: tf.Tensor
-    capacity: tf.Tensor
+    n_valid: Optional[tf.Tensor]
+    capacity: Optional[tf.Tensor]
 
 
 @dataclasses.dataclass

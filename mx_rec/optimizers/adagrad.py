@@ -13,7 +13,7 @@ class AdagradHashOptimizer(HashOptimizer):
                              f"{initial_accumulator_value!r}")
         self._initial_accumulator_value = float(initial_accumulator_value)
 
-    def _state_specs(self):
+    def state_specs(self):
         return [("accumulator", self._initial_accumulator_value)]
 
     def _apply_rows(self, table, slots, grads, state):

@@ -18,7 +18,7 @@ from mx_rec.util import initialize
 
 
 class HashOptimizer:
-    """Base class; subclasses define _state_specs() and _apply_rows()."""
+    """Base class; subclasses define state_specs() and _apply_rows()."""
 
     def __init__(self, learning_rate, name):
         if not isinstance(name, str) or not name:
@@ -40,9 +40,6 @@ class HashOptimizer:
 
     def state_specs(self):
         """[(slot_name, initial value)] of the per-row state this rule keeps."""
-        return self._state_specs()
-
-    def _state_specs(self):
         return []
 
     def _apply_rows(self, table, slots, grads, state):
@@ -123,10 +120,15 @@ class HashOptimizer:
         table = entries[0][1].table
         slots, grads, is_new = [], [], []
         for grad, record in entries:
-            n = record.n_valid  # drop static-shape padding
-            slots.append(record.slots[:n])
-            grads.append(grad[:n])
-            is_new.append(record.is_new[:n])
+            n = record.n_valid
+            if n is None:
+                slots.append(record.slots)
+                is_new.append(record.is_new)
+                grads.append(grad)
+            else:  # drop static-shape padding
+                slots.append(record.slots[:n])
+                is_new.append(record.is_new[:n])
+                grads.append(grad[:n])
         if len(entries) == 1:
             slots, grads, is_new = slots[0], grads[0], is_new[0]
         else:
@@ -137,21 +139,25 @@ class HashOptimizer:
             grads = tf.math.unsorted_segment_sum(tf.concat(grads, 0), idx, count)
             is_new = tf.cast(tf.math.unsorted_segment_max(
                 tf.cast(tf.concat(is_new, 0), tf.int32), idx, count), tf.bool)
-        # The state must cover every row this step's lookups may have added.
-        capacity = tf.reduce_max(tf.stack([record.capacity for _, record in entries]))
         state = {}
         prepare = []
         # A slot handed to a new key may have held another key this step; its
         # state must have left with that key (the lookups' reads come after
         # the eviction) before the reset below overwrites it.
         moved = [record.rows for _, record in entries]
-        if self._state_specs():
+        specs = self.state_specs()
+        if specs:
             new_slots = tf.boolean_mask(slots, is_new)
-            for slot_name, init_value in self._state_specs():
+            grown = []
+            if table.dynamic_expansion:
+                # The state must cover every row this step's lookups added.
+                capacity = tf.reduce_max(tf.stack([record.capacity for _, record in entries]))
+            for slot_name, init_value in specs:
                 entry = table.state_slot(self._name, slot_name, init_value)
                 state[slot_name] = entry.variable
-                grown = table.ensure_rows(entry.variable, capacity, init_value)
-                with tf.control_dependencies([grown] + moved):
+                if table.dynamic_expansion:
+                    grown = [table.ensure_rows(entry.variable, capacity, init_value)]
+                with tf.control_dependencies(grown + moved):
                     # A freshly assigned row starts from the rule's initial state,
                     # whatever an earlier owner of the slot left there.
                     fill = tf.fill(tf.stack([tf.size(new_slots), table.dim]),

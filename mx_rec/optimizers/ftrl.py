@@ -23,7 +23,7 @@ class FtrlHashOptimizer(HashOptimizer):
         self._l1 = float(l1_regularization_strength)
         self._l2 = float(l2_regularization_strength)
 
-    def _state_specs(self):
+    def state_specs(self):
         return [("accumulator", self._initial_accumulator_value), ("linear", 0.0)]
 
     def _apply_rows(self, table, slots, grads, state):

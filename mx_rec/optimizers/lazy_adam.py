@@ -30,7 +30,7 @@ class LazyAdamHashOptimizer(HashOptimizer):
                     for n, b in (("beta1_power", self._beta1), ("beta2_power", self._beta2)))
         return self._powers
 
-    def _state_specs(self):
+    def state_specs(self):
         return [("m", 0.0), ("v", 0.0)]
 
     def _apply_rows(self, table, slots, grads, state):
