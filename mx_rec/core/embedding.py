@@ -6,7 +6,11 @@ import numpy as np
 import tensorflow as tf
 
 from mx_rec.core import lookup
+from mx_rec.core.asc import admission, key_batch
+from mx_rec.core.asc.feature_spec import FeatureSpec
+from mx_rec.core.asc.key_batch import dedup_keys, pad_to
 from mx_rec.core.sparse_table import SparseTable
+from mx_rec.graph import pending
 from mx_rec.libasc import _libasc
 from mx_rec.util.initialize import get_config
 from mx_rec.util.validation import check_int
@@ -133,45 +137,123 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
 
 
 def sparse_lookup(table, ids, send_count=None, is_train=True, name=None, modify_graph=False,
-                  batch=None, access_and_evict_config=None):
+                  batch=None, access_and_evict_config=None, dim=None):
     """Looks ids up in `table`: the result has shape ids.shape + [dim].
 
     Training lookups (is_train=True) insert unseen ids and initialise their
     rows; eval lookups read `default_value` for them and insert nothing. A table
     may be looked up several times per step.
 
+    Three ways to feed keys, with identical results:
+      in-step:      sparse_lookup(table, ids_tensor) - the key work runs in the
+                    step.
+      FeatureSpec:  sparse_lookup(table, spec, batch=batch) where batch comes
+                    from a dataset mapped with get_asc_insert_func([spec, ...]):
+                    the stateless key work ran ahead in tf.data.
+      modify_graph: sparse_lookup(table, batch["ids"], modify_graph=True) and,
+                    once the graph is built, modify_graph_and_start_emb_cache()
+                    (mx_rec.graph.modifier) moves the key work into the dataset
+                    feeding batch["ids"].
+
     Args:
       table: a SparseTable from create_table().
-      ids: integer tensor of any shape (int32 or int64).
+      ids: integer tensor of any shape (int32 or int64), or a FeatureSpec.
       send_count: static-shape mode (init(use_dynamic=False)) only: the number
         of unique ids one batch of this lookup may hold; unique ids are padded
         to it. Required there, ignored in dynamic mode.
       is_train: training (insert + gradients) or eval (read only).
       name: name scope of the lookup's ops.
-      modify_graph, batch, access_and_evict_config: automatic graph
-        modification and feature admission (not available yet).
+      modify_graph: automatic graph modification (see above).
+      batch: the batch dict the ids come from; required with a FeatureSpec.
+        Its timestamp (FeatureSpec(is_timestamp=True)) is the lookup's time.
+      access_and_evict_config: feature admission for a tensor-ids lookup:
+        {"access_threshold": int, "eviction_threshold": int (optional),
+         "faae_coefficient": int (optional)}; see core/asc/admission.py. With a
+        FeatureSpec the thresholds come from the spec.
+      dim: optional; must equal the table's dim (mxRec scripts pass it).
     """
     config = get_config()
     if not isinstance(table, SparseTable):
         raise TypeError(f"table must be a SparseTable from create_table(), got {table!r}")
     table.check_usable()
-    if modify_graph or batch is not None or access_and_evict_config is not None:
-        raise NotImplementedError("modify_graph, batch and access_and_evict_config are not "
-                                  "available yet")
     if not isinstance(is_train, bool):
         raise TypeError(f"is_train must be a bool, got {is_train!r}")
-    ids = tf.convert_to_tensor(ids)
-    if ids.dtype not in (tf.int32, tf.int64):
-        raise TypeError(f"ids must be an int32 or int64 tensor, got {ids.dtype.name}")
-    # int64 ids on an int32 table are checked per key when the step runs: one
-    # beyond int32 range fails the step with InvalidArgumentError.
-    static_count = 0
+    if not isinstance(modify_graph, bool):
+        raise TypeError(f"modify_graph must be a bool, got {modify_graph!r}")
+    if dim is not None and dim != table.dim:
+        raise ValueError(f"dim={dim!r} differs from table '{table.name}' dim={table.dim}")
+    static_count = _static_count(config, send_count)
+    scope = name or f"{table.name}_lookup"
+    with tf.compat.v1.name_scope(name, default_name=f"{table.name}_lookup"):
+        if isinstance(ids, FeatureSpec):
+            keys, thresholds, coefficient = _feature_spec_keys(config, table, ids, batch,
+                                                               modify_graph,
+                                                               access_and_evict_config)
+        else:
+            ids = _check_ids(ids)
+            thresholds, coefficient = admission.from_config(access_and_evict_config)
+            if modify_graph:
+                keys = dedup_keys(ids)
+                pending.record(ids, keys, scope)
+            else:
+                keys = dedup_keys(ids, static_count)
+        if static_count and keys.unique.shape[0] != static_count:
+            keys = pad_to(keys, static_count)
+        access = _feature_access(table, thresholds, coefficient, batch) if is_train else None
+        return lookup.build(table, keys, static_count, is_train, access)
+
+
+def _static_count(config, send_count):
     if not config.use_dynamic:
         if send_count is None:
             raise ValueError("send_count is required in static shape mode "
                              "(init(use_dynamic=False)): the most unique ids one batch holds")
-        static_count = check_int("send_count", send_count, 1, 2**31 - 1)
-    elif send_count is not None:
+        return check_int("send_count", send_count, 1, 2**31 - 1)
+    if send_count is not None:
         check_int("send_count", send_count, 1, 2**31 - 1)
-    with tf.compat.v1.name_scope(name, default_name=f"{table.name}_lookup"):
-        return lookup.build(table, ids, static_count, is_train)
+    return 0
+
+
+def _check_ids(ids):
+    ids = tf.convert_to_tensor(ids)
+    if ids.dtype not in (tf.int32, tf.int64):
+        raise TypeError(f"ids must be an int32 or int64 tensor or a FeatureSpec, "
+                        f"got {ids.dtype.name}")
+    # int64 ids on an int32 table are checked per key when the step runs: one
+    # beyond int32 range fails the step with InvalidArgumentError.
+    return ids
+
+
+def _feature_spec_keys(config, table, spec, batch, modify_graph, access_and_evict_config):
+    if modify_graph:
+        raise ValueError("modify_graph=True takes the ids tensor (batch['...']), not a FeatureSpec")
+    if access_and_evict_config is not None:
+        raise ValueError(f"feature '{spec.name}': with a FeatureSpec the thresholds come from the "
+                         "spec; access_and_evict_config must be None")
+    if spec.is_timestamp:
+        raise ValueError(f"feature '{spec.name}' is a timestamp feature and cannot be looked up")
+    if spec.table_name is not None and spec.table_name != table.name:
+        raise ValueError(f"feature '{spec.name}' names table_name='{spec.table_name}' but is "
+                         f"looked up in table '{table.name}'")
+    keys = key_batch.from_batch(batch, spec.name)
+    if keys is None:
+        raise ValueError(
+            f"feature '{spec.name}': batch must be the dict from an iterator over a dataset "
+            f"mapped with get_asc_insert_func([...FeatureSpec('{spec.name}', ...)]); got "
+            f"{'None' if batch is None else type(batch).__name__} without the feature's keys")
+    config.looked_up_features[spec.name] = table
+    return keys, spec.thresholds, spec.faae_coefficient
+
+
+def _feature_access(table, thresholds, coefficient, batch):
+    """The FeatureAccess of a training lookup, None when the table admits every key."""
+    if thresholds is not None:
+        if table.thresholds is None and table.has_unfiltered_lookup:
+            raise ValueError(
+                f"table '{table.name}' was already looked up in training without admission "
+                "thresholds; give every training lookup of the table the same thresholds")
+        admission.configure_table(table, thresholds)
+    elif table.thresholds is None:
+        table.has_unfiltered_lookup = True
+        return None
+    return admission.FeatureAccess(coefficient, admission.lookup_time(batch))

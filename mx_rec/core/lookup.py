@@ -1,6 +1,10 @@
 """Builds the graph of one sparse_lookup (see DESIGN.md, "Data path").
 
-  ids -> AscDedup -> unique keys, restore index
+  KeyBatch (unique keys, restore index, counts: from AscDedup in-step or
+  from the tf.data key pipeline, see core/asc/key_batch.py)
+      -> FAAE tables: AscAdmit (count occurrences, stamp last-seen time);
+         keys below the access threshold get slot -1 below, read the
+         default value and take no update
       -> train: AscFindOrInsert -> slots, is_new, capacity
                 AscEnsureRows (expandable tables) -> initialise new rows
                 -> gather rows by slot
@@ -9,7 +13,7 @@
                 AscCommitEvicted -> scatter the loaded rows -> initialise new
                 rows -> gather rows by slot
       -> eval:  AscFind (DDR: AscFindRows) -> rows, default value where absent
-      -> gather by restore -> reshape to ids.shape + [dim]
+      -> gather by restore: ids.shape + [dim]
 
 The gradient a hash optimizer needs is d(loss)/d(rows), the [unique, dim]
 tensor read here: duplicates of a key are summed into its row by the
@@ -22,28 +26,32 @@ from mx_rec.core.sparse_table import LOOKUP_RECORDS, LookupRecord
 from mx_rec.ops import asc_ops
 
 
-def build(table, ids, static_count, is_train):
-    flat = tf.reshape(ids, [-1])
-    unique, restore, _, n_valid = asc_ops.dedup(flat, send_count=static_count)
+def build(table, keys, static_count, is_train, access=None):
+    """Rows of a KeyBatch's keys, shaped like its restore index + [dim].
+
+    access: the lookup's FeatureAccess (FAAE tables, training only), else None.
+    """
     if is_train:
         # Most unique keys a batch can hold, when the graph knows it.
-        bound = static_count or flat.shape[0]
-        rows = _train_rows(table, unique, n_valid, bound, padded=static_count > 0)
+        bound = static_count or keys.restore.shape.num_elements()
+        rows = _train_rows(table, keys, bound, padded=static_count > 0, access=access)
     else:
-        rows = _eval_rows(table, unique)
-    emb = tf.gather(rows, restore)
-    out_shape = tf.concat([tf.shape(ids), [table.dim]], axis=0)
-    emb = tf.reshape(emb, out_shape)
-    emb.set_shape(ids.shape.concatenate([table.dim]))
-    return emb
+        rows = _eval_rows(table, keys.unique)
+    return tf.gather(rows, keys.restore)
 
 
-def _train_rows(table, unique, n_valid, bound, padded):
+def _train_rows(table, keys, bound, padded, access):
+    unique, n_valid = keys.unique, keys.n_valid
     # Training lookups of one table run in construction order: a key inserted
     # by an earlier lookup of this step must have its initial row written
     # before a later lookup that merely finds it reads that row.
     earlier = table.previous_train_reads()
-    with tf.control_dependencies(earlier):
+    counted = []
+    if access is not None:
+        with tf.control_dependencies(earlier):
+            counted = [asc_ops.admit(table.name, unique, keys.counts, n_valid, access.time,
+                                     access.coefficient, begin_step=not earlier)]
+    with tf.control_dependencies(earlier + counted):
         if table.host_vocabulary_size:
             slots, is_new, ready = _plan_and_move_rows(table, unique, n_valid,
                                                        begin_step=not earlier)
@@ -56,13 +64,20 @@ def _train_rows(table, unique, n_valid, bound, padded):
         new_slots = tf.gather(slots, new_pos)
         values = _new_row_values(table, tf.size(new_slots), new_pos, bound)
         init = table.variable.scatter_update(tf.IndexedSlices(values, new_slots))
+    admitted = None
     with tf.control_dependencies([init]):
-        rows = table.variable.sparse_read(slots)
+        if access is None:
+            rows = table.variable.sparse_read(slots)
+        else:
+            # Keys not admitted (slot -1) read the default value.
+            admitted = slots >= 0
+            rows = _or_default(table, admitted, table.variable.sparse_read(tf.maximum(slots, 0)))
     table.note_train_read(rows)
     tf.compat.v1.add_to_collection(
         LOOKUP_RECORDS, LookupRecord(table=table, keys=unique, rows=rows, slots=slots, is_new=is_new,
                                      n_valid=n_valid if padded else None,
-                                     capacity=capacity if table.dynamic_expansion else None))
+                                     capacity=capacity if table.dynamic_expansion else None,
+                                     admitted=admitted))
     return rows
 
 
@@ -114,5 +129,9 @@ def _eval_rows(table, unique):
     rows = table.variable.sparse_read(tf.maximum(slots, 0))
     if table.host_vocabulary_size:
         rows = tf.where((slots >= 0)[:, None], rows, host_rows[:, :table.dim])
+    return _or_default(table, found, rows)
+
+
+def _or_default(table, present, rows):
     default = tf.constant(table.default_value, tf.float32)
-    return tf.where(found[:, None], rows, default[None, :])
+    return tf.where(present[:, None], rows, default[None, :])

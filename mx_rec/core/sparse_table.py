@@ -31,7 +31,9 @@ class LookupRecord:
     static-shape mode only the first n_valid entries are real (the rest is
     padding); n_valid is None for unpadded lookups. is_new marks keys inserted
     by this step; capacity is the table's device rows after it (None when the
-    table cannot grow).
+    table cannot grow). On a table with feature admission, admitted marks the
+    keys that hold a row (the others read the default value, slot -1, and take
+    no update); None when every key does.
     """
 
     table: "SparseTable"
@@ -41,6 +43,7 @@ class LookupRecord:
     is_new: tf.Tensor
     n_valid: Optional[tf.Tensor]
     capacity: Optional[tf.Tensor]
+    admitted: Optional[tf.Tensor] = None
 
 
 @dataclasses.dataclass
@@ -68,6 +71,12 @@ class SparseTable:
         self.dynamic_expansion = dynamic_expansion and not host_vocabulary_size
         self.default_value = default_value
         self._released = False
+        # FAAE thresholds (core/asc/admission.Thresholds), None until a feature
+        # or lookup sets them.
+        self.thresholds = None
+        # Whether a training lookup without thresholds was built (then none
+        # may add thresholds later: its keys would not be counted).
+        self.has_unfiltered_lookup = False
         self._state_slots: Dict[str, StateSlot] = {}
         # graph -> rows tensor of its latest training lookup (graphs may be freed)
         self._last_train_read = weakref.WeakKeyDictionary()

@@ -67,3 +67,19 @@ def find_rows(table_name, keys, row_width, name=None):
 def table_stats(table_name, name=None):
     """int64 counters of a table, in the order of _libasc.STAT_NAMES."""
     return _ops().asc_table_stats(table_name=table_name, name=name)
+
+
+def admit(table_name, unique_keys, counts, n_valid, time, coefficient, begin_step, name=None):
+    """FAAE: counts a training lookup's keys (weighted) and stamps them seen at `time`.
+
+    time: int64 scalar (batch timestamp or global step), < 0 for the table's
+    own step count. Must run before the lookup's find_or_insert/plan_lookup.
+    """
+    return _ops().asc_admit(unique_keys, n_valid, counts, tf.cast(time, tf.int64),
+                            table_name=table_name, coefficient=coefficient,
+                            begin_step=begin_step, name=name)
+
+
+def evict_stale(table_name, name=None):
+    """(freed_slots, evicted): removes keys unseen for the table's eviction_threshold."""
+    return _ops().asc_evict_stale(table_name=table_name, name=name)

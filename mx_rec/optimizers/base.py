@@ -120,15 +120,16 @@ class HashOptimizer:
         table = entries[0][1].table
         slots, grads, is_new = [], [], []
         for grad, record in entries:
-            n = record.n_valid
-            if n is None:
-                slots.append(record.slots)
-                is_new.append(record.is_new)
-                grads.append(grad)
-            else:  # drop static-shape padding
-                slots.append(record.slots[:n])
-                is_new.append(record.is_new[:n])
-                grads.append(grad[:n])
+            parts = (record.slots, record.is_new, grad)
+            if record.n_valid is not None:  # drop static-shape padding
+                parts = [p[:record.n_valid] for p in parts]
+            if record.admitted is not None:  # keys without a row take no update
+                admitted = record.admitted if record.n_valid is None \
+                    else record.admitted[:record.n_valid]
+                parts = [tf.boolean_mask(p, admitted) for p in parts]
+            slots.append(parts[0])
+            is_new.append(parts[1])
+            grads.append(parts[2])
         if len(entries) == 1:
             slots, grads, is_new = slots[0], grads[0], is_new[0]
         else:

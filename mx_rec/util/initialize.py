@@ -25,6 +25,8 @@ class Config:
     # Hash optimizers in creation order: a table with a host tier carries the
     # state of every optimizer created before it in each row it moves.
     hash_optimizers: List[object] = dataclasses.field(default_factory=list)
+    # FeatureSpec name -> table of every FeatureSpec-mode lookup (start_asc_pipeline).
+    looked_up_features: Dict[str, object] = dataclasses.field(default_factory=dict)
 
 
 _config: Optional[Config] = None

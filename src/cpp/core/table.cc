@@ -65,6 +65,9 @@ int64_t EncodeHostRow(int64_t row) { return kHostBase + row; }
 bool IsDeviceSlot(int64_t location) { return location >= 0 && location < kOnSsd; }
 // Off the device but held: its row lives in libasc (host or SSD).
 bool IsOffDevice(int64_t location) { return location >= kOnSsd; }
+// Within one FindOrInsert / PlanLookup call only (never stored): an absent
+// key that admission turned away. It leaves the call as slot -1.
+constexpr int64_t kRejected = -2;
 
 // Demotion victims: the lowest count among this many random held host rows.
 constexpr int kDemotionSamples = 16;
@@ -332,6 +335,7 @@ Status Table::FindOrInsert(int64_t n, const K* keys, int64_t* slots, bool* is_ne
   int64_t* const missing_slots = missing_keys + n;
   std::copy_n(keys, n, missing_keys);
   map_.FindBatch(n, missing_keys, slots);
+  const int64_t rejected = MarkRejected(n, missing_keys, slots, missing_slots);
   int64_t missing = 0;
   for (int64_t i = 0; i < n; ++i) {
     if (slots[i] == KeySlotMap::kNoSlot) missing_keys[missing++] = missing_keys[i];
@@ -371,11 +375,14 @@ Status Table::FindOrInsert(int64_t n, const K* keys, int64_t* slots, bool* is_ne
     if (is_new[i]) {
       slots[i] = slots_.Allocate();
       missing_slots[next_missing++] = slots[i];
+    } else if (slots[i] == kRejected) {
+      slots[i] = KeySlotMap::kNoSlot;
     }
   }
   map_.InsertBatch(missing, missing_keys, missing_slots);
   *capacity = slots_.capacity();
-  stats_.hits += n - missing;
+  stats_.rejected += rejected;
+  stats_.hits += n - missing - rejected;
   stats_.misses += missing;
   stats_.new_keys += missing;
   return Status::OK();
@@ -410,6 +417,7 @@ Status Table::PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slo
   int64_t* const moving_keys = wide + n;
   std::copy_n(keys, n, wide);
   map_.FindBatch(n, wide, slots);
+  MarkRejected(n, wide, slots, moving_keys);
   int64_t moving = 0;        // keys needing a device slot: from host/SSD, or new
   int64_t from_host = 0;
   int64_t from_ssd = 0;
@@ -417,7 +425,7 @@ Status Table::PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slo
   for (int64_t i = 0; i < n; ++i) {
     if (IsDeviceSlot(slots[i])) {
       if (!cache_.UsedIn(slots[i], step)) ++newly_pinned;
-    } else {
+    } else if (slots[i] != kRejected) {
       moving_keys[moving++] = wide[i];
       if (IsOnSsd(slots[i])) {
         ++from_ssd;
@@ -549,9 +557,16 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
   int64_t loads = 0;
   int64_t ssd_loads = 0;
   int64_t evictions = 0;
+  int64_t rejected = 0;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t location = slots[i];
     if (IsDeviceSlot(location)) continue;
+    if (location == kRejected) {
+      slots[i] = KeySlotMap::kNoSlot;
+      is_new[i] = false;
+      ++rejected;
+      continue;
+    }
     uint32_t freq = 1;
     if (IsOnSsd(location)) {
       // Read (and erased from SSD) by PlanLookup, in call order.
@@ -592,7 +607,8 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
     slots[i] = slot;
   }
   map_.InsertOrAssignBatch(updates, update_keys, update_locations);
-  const int64_t moved = n - hits;
+  const int64_t moved = n - hits - rejected;
+  stats_.rejected += rejected;
   stats_.hits += hits;
   stats_.misses += moved;
   stats_.loads += loads;
@@ -697,12 +713,15 @@ template <typename K>
 int64_t Table::Erase(int64_t n, const K* keys) {
   std::unique_lock<std::shared_mutex> lock(mu_);
   if (n <= 0) return 0;
+  std::vector<int64_t> wide(keys, keys + n);
+  if (admission_ != nullptr) admission_->Forget(n, wide.data());
+  return EraseLocked(n, wide.data(), nullptr);
+}
+
+int64_t Table::EraseLocked(int64_t n, const int64_t* keys, std::vector<int64_t>* freed) {
   scratch_keys_.resize(static_cast<size_t>(n));
   int64_t* const removed_slots = scratch_keys_.data();
-  int64_t removed = 0;
-  ForEachInt64Chunk(n, keys, [&](int64_t base, int64_t len, const int64_t* wide) {
-    removed += map_.EraseBatch(len, wide, removed_slots + base);
-  });
+  const int64_t removed = map_.EraseBatch(n, keys, removed_slots);
   std::vector<int64_t> ssd_keys;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t location = removed_slots[i];
@@ -710,10 +729,11 @@ int64_t Table::Erase(int64_t n, const K* keys) {
     if (IsHostRow(location)) {
       ReleaseHostRow(HostRowOf(location));
     } else if (IsOnSsd(location)) {
-      ssd_keys.push_back(static_cast<int64_t>(keys[i]));
+      ssd_keys.push_back(keys[i]);
     } else {
       slots_.Release(location);
       if (options_.ddr_mode()) cache_.Remove(location);
+      if (freed != nullptr) freed->push_back(location);
     }
   }
   if (!ssd_keys.empty()) {
@@ -722,6 +742,124 @@ int64_t Table::Erase(int64_t n, const K* keys) {
     static_cast<void>(ssd_->Erase(static_cast<int64_t>(ssd_keys.size()), ssd_keys.data()));
   }
   return removed;
+}
+
+int64_t Table::MarkRejected(int64_t n, const int64_t* keys, int64_t* slots, int64_t* scratch) {
+  if (admission_ == nullptr) return 0;
+  int64_t absent = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (slots[i] == KeySlotMap::kNoSlot) scratch[absent++] = keys[i];
+  }
+  if (admitted_capacity_ < absent) {
+    admitted_.reset(new bool[static_cast<size_t>(absent)]);
+    admitted_capacity_ = absent;
+  }
+  admission_->Admitted(absent, scratch, admitted_.get());
+  int64_t rejected = 0;
+  int64_t j = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (slots[i] == KeySlotMap::kNoSlot && !admitted_[j++]) {
+      slots[i] = kRejected;
+      ++rejected;
+    }
+  }
+  return rejected;
+}
+
+Status Table::ConfigureAdmission(const AdmissionOptions& options) {
+  ASC_RETURN_IF_ERROR(options.Validate());
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (admission_ == nullptr) {
+    admission_.reset(new KeyAdmission(options));
+    return Status::OK();
+  }
+  const AdmissionOptions& have = admission_->options();
+  if (have == options) return Status::OK();
+  return Status::FailedPrecondition(
+      "table '" + name() + "' already has access_threshold=" +
+      std::to_string(have.access_threshold) + ", eviction_threshold=" +
+      std::to_string(have.eviction_threshold) + "; cannot change them to access_threshold=" +
+      std::to_string(options.access_threshold) + ", eviction_threshold=" +
+      std::to_string(options.eviction_threshold));
+}
+
+bool Table::has_admission() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return admission_ != nullptr;
+}
+
+template <typename K>
+Status Table::RecordAccess(int64_t n, const K* keys, const int32_t* counts, int64_t coefficient,
+                           int64_t time, bool begin_step) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (admission_ == nullptr) {
+    return Status::FailedPrecondition("RecordAccess on table '" + name() +
+                                      "': admission is not configured (access_threshold)");
+  }
+  if (n < 0 || coefficient < 1) {
+    return Status::InvalidArgument("RecordAccess on table '" + name() +
+                                   "': need n >= 0 and faae_coefficient >= 1, got n=" +
+                                   std::to_string(n) + ", faae_coefficient=" +
+                                   std::to_string(coefficient));
+  }
+  ASC_RETURN_IF_ERROR(CheckKeyRange(n, keys));
+  scratch_keys_.resize(2 * static_cast<size_t>(n));
+  int64_t* const wide = scratch_keys_.data();
+  int64_t* const weights = wide + n;
+  for (int64_t i = 0; i < n; ++i) {
+    if (counts[i] < 0) {
+      return Status::InvalidArgument("RecordAccess on table '" + name() +
+                                     "': occurrence counts must be >= 0, got " +
+                                     std::to_string(counts[i]));
+    }
+    wide[i] = static_cast<int64_t>(keys[i]);
+    // counts < 2^31 and coefficient < 2^31 cannot overflow int64.
+    weights[i] = static_cast<int64_t>(counts[i]) * coefficient;
+  }
+  if (time < 0) {
+    if (begin_step) ++own_clock_;
+    time = own_clock_;
+  }
+  admission_->Record(n, wide, weights, time);
+  return Status::OK();
+}
+
+Status Table::EvictStale(std::vector<int64_t>* freed_slots, int64_t* evicted) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (admission_ == nullptr || admission_->options().eviction_threshold == 0) {
+    return Status::FailedPrecondition("EvictStale on table '" + name() +
+                                      "': no eviction_threshold is configured");
+  }
+  if (!pending_rows_.empty()) {
+    return Status::FailedPrecondition("EvictStale on table '" + name() +
+                                      "': a plan's evicted rows are not committed yet");
+  }
+  std::vector<int64_t> stale;
+  admission_->TakeStale(&stale);
+  freed_slots->clear();
+  *evicted = stale.empty() ? 0 : EraseLocked(static_cast<int64_t>(stale.size()), stale.data(),
+                                              freed_slots);
+  stats_.stale_evicted += *evicted;
+  return Status::OK();
+}
+
+Status Table::ExportAdmission(std::vector<int64_t>* keys, std::vector<int64_t>* counts,
+                              std::vector<int64_t>* last_seen) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  if (admission_ == nullptr) {
+    return Status::FailedPrecondition("table '" + name() + "' has no admission configured");
+  }
+  admission_->Export(keys, counts, last_seen);
+  return Status::OK();
+}
+
+Status Table::ImportAdmission(int64_t n, const int64_t* keys, const int64_t* counts,
+                              const int64_t* last_seen) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (admission_ == nullptr) {
+    return Status::FailedPrecondition("table '" + name() + "' has no admission configured");
+  }
+  return admission_->Import(n, keys, counts, last_seen);
 }
 
 void Table::Snapshot(std::vector<int64_t>* keys, std::vector<int64_t>* slots) const {
@@ -749,6 +887,7 @@ int64_t Table::capacity() const {
 int64_t Table::memory_bytes() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   return map_.memory_bytes() + cache_.memory_bytes() + host_.memory_bytes() +
+         (admission_ != nullptr ? admission_->memory_bytes() + admitted_capacity_ : 0) +
          static_cast<int64_t>((scratch_keys_.capacity() + device_keys_.capacity() +
                                pending_rows_.capacity()) *
                               sizeof(int64_t)) +
@@ -771,6 +910,7 @@ TableStats Table::stats() const {
   TableStats s = stats_;
   s.device_keys = slots_.used();
   s.host_keys = host_.size();
+  if (admission_ != nullptr) s.admission_keys = admission_->size();
   if (ssd_ != nullptr) {
     const SsdTierStats ssd = ssd_->stats();
     s.ssd_keys = ssd.rows;
@@ -809,5 +949,9 @@ template void Table::Find<int32_t>(int64_t, const int32_t*, int64_t*) const;
 template void Table::Find<int64_t>(int64_t, const int64_t*, int64_t*) const;
 template int64_t Table::Erase<int32_t>(int64_t, const int32_t*);
 template int64_t Table::Erase<int64_t>(int64_t, const int64_t*);
+template Status Table::RecordAccess<int32_t>(int64_t, const int32_t*, const int32_t*, int64_t,
+                                             int64_t, bool);
+template Status Table::RecordAccess<int64_t>(int64_t, const int64_t*, const int32_t*, int64_t,
+                                             int64_t, bool);
 
 }  // namespace asc

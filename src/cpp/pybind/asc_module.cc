@@ -144,6 +144,51 @@ py::tuple FindRows(const std::string& name, KeyArray keys) {
   return py::make_tuple(slots, rows, found);
 }
 
+void ConfigureAdmission(const std::string& name, int64_t access_threshold,
+                        int64_t eviction_threshold) {
+  asc::AdmissionOptions options;
+  options.access_threshold = access_threshold;
+  options.eviction_threshold = eviction_threshold;
+  auto table = GetTable(name);
+  ThrowIfError(table->ConfigureAdmission(options));
+}
+py::tuple ExportAdmission(const std::string& name) {
+  auto table = GetTable(name);
+  std::vector<int64_t> keys, counts, last_seen;
+  asc::Status s;
+  {
+    py::gil_scoped_release release;
+    s = table->ExportAdmission(&keys, &counts, &last_seen);
+  }
+  ThrowIfError(s);
+  return py::make_tuple(py::array_t<int64_t>(keys.size(), keys.data()),
+                        py::array_t<int64_t>(counts.size(), counts.data()),
+                        py::array_t<int64_t>(last_seen.size(), last_seen.data()));
+}
+void ImportAdmission(const std::string& name, KeyArray keys, KeyArray counts, KeyArray last_seen) {
+  if (counts.size() != keys.size() || last_seen.size() != keys.size()) {
+    throw py::value_error("keys, counts and last_seen must have the same length");
+  }
+  auto table = GetTable(name);
+  asc::Status s;
+  {
+    py::gil_scoped_release release;
+    s = table->ImportAdmission(keys.size(), keys.data(), counts.data(), last_seen.data());
+  }
+  ThrowIfError(s);
+}
+py::tuple EvictStale(const std::string& name) {
+  auto table = GetTable(name);
+  std::vector<int64_t> freed;
+  int64_t evicted = 0;
+  asc::Status s;
+  {
+    py::gil_scoped_release release;
+    s = table->EvictStale(&freed, &evicted);
+  }
+  ThrowIfError(s);
+  return py::make_tuple(py::array_t<int64_t>(freed.size(), freed.data()), evicted);
+}
 py::dict Stats(const std::string& name) {
   py::dict d;
   for (const auto& [field, value] : GetTable(name)->stats().Fields()) d[field] = value;
@@ -203,6 +248,17 @@ PYBIND11_MODULE(_libasc, m) {
   m.def("find_rows", &FindRows, py::arg("name"), py::arg("keys"),
         "(slots, host_rows, found): device slot (-1 if not on the device), the row of keys on the "
         "host tier, and whether the key is held. Never inserts.");
+  m.def("configure_admission", &ConfigureAdmission, py::arg("name"), py::arg("access_threshold"),
+        py::arg("eviction_threshold") = 0,
+        "Turns on feature admission (and eviction when eviction_threshold > 0) for a table.");
+  m.def("has_admission", [](const std::string& name) { return GetTable(name)->has_admission(); },
+        py::arg("name"));
+  m.def("export_admission", &ExportAdmission, py::arg("name"),
+        "(keys, counts, last_seen) of every admission record.");
+  m.def("import_admission", &ImportAdmission, py::arg("name"), py::arg("keys"), py::arg("counts"),
+        py::arg("last_seen"), "Replaces the admission records.");
+  m.def("evict_stale", &EvictStale, py::arg("name"),
+        "(freed device slots, keys removed): drops keys unseen for eviction_threshold.");
   m.def("stats", &Stats, py::arg("name"), "Counters of the table (keys per tier, hits, moves).");
   py::list stat_names;
   for (const auto& field : asc::TableStats{}.Fields()) stat_names.append(field.first);

@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "asc/admission.h"
 #include "asc/device_cache.h"
 #include "asc/host_tier.h"
 #include "asc/key_map.h"
@@ -146,8 +147,12 @@ struct TableStats {
   int64_t ssd_writes = 0;         // rows written to SSD
   int64_t ssd_bytes_read = 0;     // row bytes read from SSD
   int64_t ssd_bytes_written = 0;  // row bytes written to SSD
+  // Feature admission and eviction (zero without ConfigureAdmission).
+  int64_t admission_keys = 0;   // keys with an admission record (current)
+  int64_t rejected = 0;         // looked-up keys not admitted (no row)
+  int64_t stale_evicted = 0;    // keys removed by EvictStale
 
-  static constexpr int kNumFields = 14;
+  static constexpr int kNumFields = 17;
   // (name, value) of every counter, in the one order the TF op, the Python
   // binding and TensorBoard summaries share.
   std::array<std::pair<const char*, int64_t>, kNumFields> Fields() const {
@@ -155,7 +160,9 @@ struct TableStats {
              {"misses", misses}, {"loads", loads}, {"evictions", evictions},
              {"new_keys", new_keys}, {"ssd_keys", ssd_keys}, {"ssd_loads", ssd_loads},
              {"demotions", demotions}, {"ssd_reads", ssd_reads}, {"ssd_writes", ssd_writes},
-             {"ssd_bytes_read", ssd_bytes_read}, {"ssd_bytes_written", ssd_bytes_written}}};
+             {"ssd_bytes_read", ssd_bytes_read}, {"ssd_bytes_written", ssd_bytes_written},
+             {"admission_keys", admission_keys}, {"rejected", rejected},
+             {"stale_evicted", stale_evicted}}};
   }
 };
 
@@ -172,8 +179,43 @@ class Table {
   const TableOptions& options() const { return options_; }
   const std::string& name() const { return options_.name; }
 
+  // ---- feature admission and eviction (FAAE) --------------------------------
+  // Turns admission on (see KeyAdmission). From then on FindOrInsert and
+  // PlanLookup give a key that is absent and not admitted no slot: slots[i] =
+  // -1, is_new[i] = false. Configuring the same options again is a no-op;
+  // different ones are FailedPrecondition naming both (InvalidArgument for
+  // invalid options).
+  Status ConfigureAdmission(const AdmissionOptions& options);
+  bool has_admission() const;
+
+  // Records one training lookup's unique keys before it is planned: keys[i]
+  // occurred counts[i] times, each weighted by `coefficient` (>= 1), at
+  // `time`; time < 0 means the table's own count of training steps, advanced
+  // when begin_step (first lookup of the table in a step). FailedPrecondition
+  // without ConfigureAdmission; InvalidArgument for n < 0, a negative count,
+  // coefficient < 1 or an int32 table's key outside int32 range.
+  template <typename K>
+  Status RecordAccess(int64_t n, const K* keys, const int32_t* counts, int64_t coefficient,
+                      int64_t time, bool begin_step);
+
+  // Removes every key not seen for more than eviction_threshold (relative to
+  // the latest recorded time) from every tier and forgets its record, also
+  // for keys never admitted. *freed_slots receives the device slots freed
+  // (the graph re-initialises their rows), *evicted the number of keys held
+  // that were removed. FailedPrecondition without an eviction_threshold, or
+  // while a plan's evicted rows are uncommitted. O(records): run it
+  // periodically, not per step.
+  Status EvictStale(std::vector<int64_t>* freed_slots, int64_t* evicted);
+
+  // Admission records (serialisable state of FAAE); see KeyAdmission.
+  // FailedPrecondition without ConfigureAdmission.
+  Status ExportAdmission(std::vector<int64_t>* keys, std::vector<int64_t>* counts,
+                         std::vector<int64_t>* last_seen) const;
+  Status ImportAdmission(int64_t n, const int64_t* keys, const int64_t* counts,
+                         const int64_t* last_seen);
+
   // Maps unique keys[0..n) to slots, inserting absent keys.
-  //   slots  (n): slot of each key.
+  //   slots  (n): slot of each key (-1: not admitted, see ConfigureAdmission).
   //   is_new (n): true where the key was inserted by this call (its row must be
   //               initialised by the caller before it is read).
   //   *capacity : device capacity after the call (grown if expansion ran).
@@ -192,7 +234,7 @@ class Table {
   //               (advances the step); false on later lookups of the same
   //               step. A slot used by any lookup of the current step is never
   //               given to another key in that step.
-  //   slots  (n): device slot of each key after the call.
+  //   slots  (n): device slot of each key after the call (-1: not admitted).
   //   is_new (n): true where the key was inserted (the graph initialises its
   //               row); such keys occupy no host row.
   //   *plan     : overwritten with the rows to move. The graph must gather
@@ -294,6 +336,12 @@ class Table {
   explicit Table(const TableOptions& options);
   template <typename K>
   Status CheckKeyRange(int64_t n, const K* keys) const;
+  // With admission on: sets slots[i] (found by map_) of every absent key that
+  // is not admitted to an in-call marker (see table.cc) and returns how many;
+  // scratch holds n keys. Returns 0 without admission.
+  int64_t MarkRejected(int64_t n, const int64_t* keys, int64_t* slots, int64_t* scratch);
+  // Erase with mu_ held; device slots freed go to *freed (if non-null).
+  int64_t EraseLocked(int64_t n, const int64_t* keys, std::vector<int64_t>* freed);
   // Applies a PlanLookup whose checks passed; cannot fail.
   // SSD mode: demoted_rows_ are released (their keys are on SSD now) and
   // ssd_rows_ hold the rows of the call's SSD keys, in call order.
@@ -309,6 +357,11 @@ class Table {
   SlotAllocator slots_;
   std::vector<int64_t> scratch_keys_;  // widened keys, guarded by mu_ (exclusive)
   TableStats stats_;                   // cumulative counters only
+  // FAAE (null until ConfigureAdmission).
+  std::unique_ptr<KeyAdmission> admission_;
+  std::unique_ptr<bool[]> admitted_;
+  int64_t admitted_capacity_ = 0;
+  int64_t own_clock_ = 0;  // training steps, the time when callers pass none
   // DDR mode only (empty in HBM mode).
   DeviceCache cache_;
   HostTier host_;

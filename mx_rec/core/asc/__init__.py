@@ -1,0 +1,1 @@
+"""Key processing: FeatureSpec, the tf.data insert function, admission settings."""

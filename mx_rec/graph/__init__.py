@@ -1,0 +1,1 @@
+"""Automatic graph modification (zero-code-change mode)."""

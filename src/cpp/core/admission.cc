@@ -1,0 +1,140 @@
+#include "asc/admission.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+
+namespace asc {
+namespace {
+constexpr int64_t kMaxCount = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMaxRecords = int64_t{1} << 40;
+}  // namespace
+
+Status AdmissionOptions::Validate() const {
+  if (access_threshold < 1 || access_threshold > kMaxThreshold) {
+    return Status::InvalidArgument("access_threshold must be in [1, 2^62], got " +
+                                   std::to_string(access_threshold));
+  }
+  if (eviction_threshold < 0 || eviction_threshold > kMaxThreshold) {
+    return Status::InvalidArgument("eviction_threshold must be in [0, 2^62] (0 = never), got " +
+                                   std::to_string(eviction_threshold));
+  }
+  return Status::OK();
+}
+
+KeyAdmission::KeyAdmission(const AdmissionOptions& options)
+    : options_(options), records_(kMaxRecords) {}
+
+int64_t KeyAdmission::RecordOf(int64_t key) {
+  int64_t r;
+  index_.FindBatch(1, &key, &r);
+  if (r != KeySlotMap::kNoSlot) return r;
+  r = records_.Allocate();
+  if (r >= static_cast<int64_t>(key_.size())) {
+    key_.resize(static_cast<size_t>(r) + 1);
+    count_.resize(static_cast<size_t>(r) + 1);
+    last_seen_.resize(static_cast<size_t>(r) + 1);
+  }
+  key_[static_cast<size_t>(r)] = key;
+  count_[static_cast<size_t>(r)] = 0;
+  last_seen_[static_cast<size_t>(r)] = std::numeric_limits<int64_t>::min();
+  index_.InsertBatch(1, &key, &r);
+  return r;
+}
+
+void KeyAdmission::Record(int64_t n, const int64_t* keys, const int64_t* weights, int64_t time) {
+  scratch_.resize(static_cast<size_t>(n));
+  index_.FindBatch(n, keys, scratch_.data());
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t r = scratch_[static_cast<size_t>(i)];
+    if (r == KeySlotMap::kNoSlot) r = RecordOf(keys[i]);
+    int64_t& c = count_[static_cast<size_t>(r)];
+    c = weights[i] > kMaxCount - c ? kMaxCount : c + weights[i];
+    int64_t& seen = last_seen_[static_cast<size_t>(r)];
+    seen = std::max(seen, time);
+  }
+  clock_ = std::max(clock_, time);
+}
+
+void KeyAdmission::Admitted(int64_t n, const int64_t* keys, bool* admitted) const {
+  std::vector<int64_t> records(static_cast<size_t>(n));
+  index_.FindBatch(n, keys, records.data());
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t r = records[static_cast<size_t>(i)];
+    admitted[i] = r != KeySlotMap::kNoSlot &&
+                  count_[static_cast<size_t>(r)] >= options_.access_threshold;
+  }
+}
+
+void KeyAdmission::TakeStale(std::vector<int64_t>* keys) {
+  keys->clear();
+  if (options_.eviction_threshold == 0) return;
+  // clock_ - threshold may underflow for early clocks; compare the gap instead.
+  index_.ForEach([&](int64_t key, int64_t r) {
+    const int64_t seen = last_seen_[static_cast<size_t>(r)];
+    if (seen < clock_ && static_cast<uint64_t>(clock_) - static_cast<uint64_t>(seen) >
+                             static_cast<uint64_t>(options_.eviction_threshold)) {
+      keys->push_back(key);
+    }
+  });
+  Forget(static_cast<int64_t>(keys->size()), keys->data());
+}
+
+void KeyAdmission::Forget(int64_t n, const int64_t* keys) {
+  scratch_.resize(static_cast<size_t>(n));
+  index_.EraseBatch(n, keys, scratch_.data());
+  for (int64_t i = 0; i < n; ++i) {
+    if (scratch_[static_cast<size_t>(i)] != KeySlotMap::kNoSlot) {
+      records_.Release(scratch_[static_cast<size_t>(i)]);
+    }
+  }
+}
+
+void KeyAdmission::Export(std::vector<int64_t>* keys, std::vector<int64_t>* counts,
+                          std::vector<int64_t>* last_seen) const {
+  keys->clear();
+  counts->clear();
+  last_seen->clear();
+  index_.ForEach([&](int64_t key, int64_t r) {
+    keys->push_back(key);
+    counts->push_back(count_[static_cast<size_t>(r)]);
+    last_seen->push_back(last_seen_[static_cast<size_t>(r)]);
+  });
+}
+
+Status KeyAdmission::Import(int64_t n, const int64_t* keys, const int64_t* counts,
+                            const int64_t* last_seen) {
+  KeySlotMap check(n);
+  for (int64_t i = 0; i < n; ++i) {
+    if (counts[i] < 0) {
+      return Status::InvalidArgument("admission import: count of key " + std::to_string(keys[i]) +
+                                     " must be >= 0, got " + std::to_string(counts[i]));
+    }
+    int64_t probe;
+    check.FindBatch(1, keys + i, &probe);
+    if (probe != KeySlotMap::kNoSlot) {
+      return Status::InvalidArgument("admission import: key " + std::to_string(keys[i]) +
+                                     " appears twice");
+    }
+    check.InsertBatch(1, keys + i, &i);
+  }
+  std::vector<int64_t> old_keys, unused_counts, unused_seen;
+  Export(&old_keys, &unused_counts, &unused_seen);
+  Forget(static_cast<int64_t>(old_keys.size()), old_keys.data());
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t r = RecordOf(keys[i]);
+    count_[static_cast<size_t>(r)] = counts[i];
+    last_seen_[static_cast<size_t>(r)] = last_seen[i];
+    clock_ = std::max(clock_, last_seen[i]);
+  }
+  return Status::OK();
+}
+
+int64_t KeyAdmission::memory_bytes() const {
+  return index_.memory_bytes() +
+         static_cast<int64_t>((key_.capacity() + count_.capacity() + last_seen_.capacity() +
+                               scratch_.capacity()) *
+                              sizeof(int64_t));
+}
+
+}  // namespace asc
