@@ -100,6 +100,11 @@ def _plan_and_move_rows(table, unique, n_valid, begin_step):
     return slots, is_new, tf.group(commit, *loads)
 
 
+def initial_rows(table, n):
+    """[n, dim] initial rows from the table's initializer (n: int32 scalar tensor)."""
+    return _new_row_values(table, n, tf.range(n), None)
+
+
 def _new_row_values(table, n_new, new_pos, bound):
     """Initial rows for the new keys, drawn from the table's initializer.
 

@@ -63,11 +63,13 @@ def from_config(config):
     if unknown:
         raise ValueError(f"access_and_evict_config: unknown keys {sorted(unknown)}; allowed: "
                          f"{sorted(allowed)}")
-    if config.get("access_threshold") is None:
+    thresholds, coefficient = check_thresholds(config.get("access_threshold"),
+                                               config.get("eviction_threshold"),
+                                               config.get("faae_coefficient", 1))
+    if thresholds is None:
         raise ValueError("access_and_evict_config needs access_threshold "
                          f"(in [1, {_MAX_THRESHOLD}])")
-    return check_thresholds(config.get("access_threshold"), config.get("eviction_threshold"),
-                            config.get("faae_coefficient", 1))
+    return thresholds, coefficient
 
 
 def configure_table(table, thresholds):

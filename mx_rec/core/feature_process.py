@@ -1,0 +1,87 @@
+"""EvictHook: periodic feature eviction (the "E" of FAAE).
+
+Tables whose keys have an eviction_threshold (FeatureSpec or
+access_and_evict_config) lose every key not seen for more than that many time
+units, from every tier, when the hook fires: every `evict_step_interval`
+training steps and/or every `evict_time_interval` seconds of wall time. The
+device slots the keys held are freed and their rows (embedding and optimizer
+state) re-initialised, so a later key that takes the slot starts clean and
+nothing stale is read through it.
+"""
+
+import time
+
+import tensorflow as tf
+
+from mx_rec.core import lookup
+from mx_rec.ops import asc_ops
+from mx_rec.util.initialize import get_config
+from mx_rec.util.validation import check_bool, check_int
+
+
+def evict_op(tables=None):
+    """Op evicting the stale keys of `tables` (default: every table with an
+    eviction_threshold) and re-initialising their device rows; returns the
+    number of keys evicted (int64 scalar)."""
+    if tables is None:
+        tables = [t for t in get_config().tables.values()
+                  if not t.released and t.thresholds is not None
+                  and t.thresholds.eviction_threshold is not None]
+    counts = [tf.constant(0, tf.int64)]
+    for table in tables:
+        with tf.compat.v1.name_scope(f"{table.name}_evict"):
+            freed, evicted = asc_ops.evict_stale(table.name)
+            rows = lookup.initial_rows(table, tf.size(freed))
+            resets = [table.variable.scatter_update(tf.IndexedSlices(rows, freed))]
+            for state in table.state_slots:
+                fill = tf.fill(tf.stack([tf.size(freed), table.dim]),
+                               tf.constant(state.init_value, tf.float32))
+                resets.append(state.variable.scatter_update(tf.IndexedSlices(fill, freed)))
+            with tf.control_dependencies(resets):
+                counts.append(tf.identity(evicted))
+    return tf.add_n(counts)
+
+
+class EvictHook(tf.compat.v1.train.SessionRunHook):
+    """Runs evict_op() between training steps, by step count and/or by time.
+
+    Args:
+      evict_enable: switch; False makes the hook do nothing.
+      evict_time_interval: seconds between evictions (None: no time trigger).
+      evict_step_interval: training steps between evictions (None: no step
+        trigger). At least one trigger is needed when enabled.
+    """
+
+    def __init__(self, evict_enable=False, evict_time_interval=24 * 60 * 60,
+                 evict_step_interval=None):
+        self._enabled = check_bool("evict_enable", evict_enable)
+        self._time_interval = None if evict_time_interval is None else \
+            check_int("evict_time_interval", evict_time_interval, 1)
+        self._step_interval = None if evict_step_interval is None else \
+            check_int("evict_step_interval", evict_step_interval, 1)
+        if self._enabled and self._time_interval is None and self._step_interval is None:
+            raise ValueError("EvictHook: evict_enable=True needs evict_time_interval or "
+                             "evict_step_interval (>= 1)")
+        self._op = None
+        self._steps = 0
+        self._last_time = 0.0
+        self.evicted = 0  # keys evicted by this hook so far
+
+    def begin(self):
+        if self._enabled:
+            self._op = evict_op()
+
+    def after_create_session(self, session, coord):
+        self._last_time = time.monotonic()
+
+    def after_run(self, run_context, run_values):
+        if self._op is None:
+            return
+        self._steps += 1
+        now = time.monotonic()
+        due_by_step = self._step_interval is not None and self._steps >= self._step_interval
+        due_by_time = self._time_interval is not None and now - self._last_time >= self._time_interval
+        if due_by_step or due_by_time:
+            self.evicted += int(run_context.session.run(self._op))
+            self._steps = 0
+            self._last_time = now
