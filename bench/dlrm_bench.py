@@ -20,6 +20,11 @@ Systems (what holds the 26 embedding tables):
             one batch), host tier of all of them; the same hash optimizer
   ssd       mx_rec SSD mode (device 10%, host --ssd-host-frac, SSD all ids) if
             create_table(..., ssd_vocabulary_size=...) is available
+  hbm_data  hbm fed by tf.data (one dict of 26 feature columns per batch,
+            prefetch 2) instead of placeholders; key work in-step
+  hbm_pipe  the same dataset mapped with get_asc_insert_func (FeatureSpec
+            mode): dedup, counts and restore indices run in tf.data ahead of
+            the step. hbm_pipe / hbm_data is what the key pipeline buys.
   tfra      TFRA 0.7.2 de.get_variable + de.embedding_lookup on the raw ids,
             de.DynamicEmbeddingOptimizer(tf.compat.v1.train.AdagradOptimizer)
 The dense part (bottom MLP 13-64-16, dot interaction, top MLP 256-64-1,
@@ -53,7 +58,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lookup_bench import _zipf_sampler  # noqa: E402  pylint: disable=wrong-import-position
 
-ALL_SYSTEMS = ["dense", "hbm", "hbm2", "ddr", "ssd", "tfra"]
+ALL_SYSTEMS = ["dense", "hbm", "hbm2", "ddr", "ssd", "tfra", "hbm_data", "hbm_pipe"]
+# Systems fed by tf.data rather than placeholders.
+DATASET_SYSTEMS = ("hbm_data", "hbm_pipe")
 LABELS = {
     "dense": "dense TF ceiling (`tf.nn.embedding_lookup`, ids pre-hashed into range)",
     "hbm": "mx_rec HBM (`create_table` + `sparse_lookup`, adagrad hash optimizer, "
@@ -62,6 +69,9 @@ LABELS = {
     "ddr": "mx_rec DDR (device tier 10% of ids, host tier all ids)",
     "ssd": "mx_rec SSD (device 10% of ids, host 25%, SSD all ids)",
     "tfra": "TFRA 0.7.2 `de.get_variable` + `de.embedding_lookup`, DynamicEmbeddingOptimizer(Adagrad)",
+    "hbm_data": "mx_rec HBM fed by tf.data, key work in-step",
+    "hbm_pipe": "mx_rec HBM fed by tf.data, key work in tf.data (FeatureSpec + "
+                "`get_asc_insert_func`)",
 }
 NUM_TABLES = 26
 NUM_DENSE = 13
@@ -189,9 +199,12 @@ def _emb_init(tf, t):
     return tf.compat.v1.truncated_normal_initializer(stddev=0.05, seed=100 + t)
 
 
-def _build(tf, system, args, vocabs, ids, dense_x, labels, tmp):
-    """Returns (train_op, loss, stats_fn, note)."""
-    cols = [ids[:, t] for t in range(NUM_TABLES)]
+def _build(tf, system, args, vocabs, cols, dense_x, labels, tmp, batch=None, specs=None):
+    """Returns (train_op, loss, stats_fn, note).
+
+    cols: the 26 id columns; with specs (FeatureSpec mode) the lookups read
+    their keys from `batch` instead.
+    """
     dense_opt = tf.compat.v1.train.AdagradOptimizer(LR, initial_accumulator_value=INIT_ACC)
     if system == "dense":
         embs = []
@@ -242,7 +255,10 @@ def _build(tf, system, args, vocabs, ids, dense_x, labels, tmp):
                 raise _Unavailable("%s: %s" % (type(e).__name__, e)) from e
             raise
         tables.append(table)
-        embs.append(sparse_lookup(table, cols[t], name="lookup%d" % t))
+        if specs:
+            embs.append(sparse_lookup(table, specs[t], batch=batch, name="lookup%d" % t))
+        else:
+            embs.append(sparse_lookup(table, cols[t], name="lookup%d" % t))
     loss = _dlrm_loss(tf, dense_x, embs, labels)
     dense_vars = tf.compat.v1.trainable_variables()
     if system == "hbm2":
@@ -259,6 +275,40 @@ def _build(tf, system, args, vocabs, ids, dense_x, labels, tmp):
     def stats_fn():
         return [t.stats() for t in tables]
     return train_op, loss, stats_fn, note
+
+
+def _dataset_inputs(tf, system, ids_np, dense_np, labels_np):
+    """tf.data over the pre-drawn batches (one element per step, prefetch 2).
+
+    Returns (cols, dense_x, labels, batch, specs, init_feed, iterator);
+    specs is None unless the key work runs in tf.data (hbm_pipe).
+    """
+    sys.path.insert(0, REPO)
+    # pylint: disable=import-outside-toplevel
+    from mx_rec.core.asc.feature_spec import FeatureSpec
+    from mx_rec.core.asc.helper import get_asc_insert_func
+    arrays = [tf.compat.v1.placeholder(tf.as_dtype(a.dtype), a.shape)
+              for a in (ids_np, dense_np, labels_np)]
+
+    def as_dict(ids, dense, labels):
+        out = {"dense": dense, "labels": labels}
+        out.update({"f%d" % t: ids[:, t] for t in range(NUM_TABLES)})
+        return out
+
+    ds = tf.data.Dataset.from_tensor_slices(tuple(arrays)).map(as_dict)
+    specs = None
+    if system == "hbm_pipe":
+        specs = [FeatureSpec("f%d" % t, table_name="emb%d" % t) for t in range(NUM_TABLES)]
+        ds = ds.map(get_asc_insert_func(specs))
+    # tf.data's own thread, so the input work does not queue behind the step's
+    # ops on the session's (single, --threads 1) inter-op thread.
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = 1
+    iterator = tf.compat.v1.data.make_initializable_iterator(ds.prefetch(2).with_options(options))
+    batch = iterator.get_next()
+    cols = [batch["f%d" % t] for t in range(NUM_TABLES)]
+    init_feed = dict(zip(arrays, (ids_np, dense_np, labels_np)))
+    return cols, batch["dense"], batch["labels"], batch, specs, init_feed, iterator
 
 
 class _Unavailable(Exception):
@@ -290,23 +340,35 @@ def run_system(system, args):
     n_steps = ids_np.shape[0]
     bs = args.batch_size
 
-    ids = tf.compat.v1.placeholder(tf.int64, [bs, NUM_TABLES], name="ids")
-    dense_x = tf.compat.v1.placeholder(tf.float32, [bs, NUM_DENSE], name="dense")
-    labels = tf.compat.v1.placeholder(tf.float32, [bs, 1], name="labels")
     tmp = tempfile.mkdtemp(prefix="dlrm_bench_ssd_", dir=args.ssd_dir)
     try:
         rss0 = _rss()
         t_build = time.time()
-        train_op, loss, stats_fn, note = _build(tf, system, args, vocabs, ids, dense_x,
-                                                labels, tmp)
+        if system in DATASET_SYSTEMS:
+            inputs = _dataset_inputs(tf, system, ids_np, dense_np, labels_np)
+            cols, dense_x, labels, batch, specs, init_feed, iterator = inputs
+        else:
+            ids = tf.compat.v1.placeholder(tf.int64, [bs, NUM_TABLES], name="ids")
+            dense_x = tf.compat.v1.placeholder(tf.float32, [bs, NUM_DENSE], name="dense")
+            labels = tf.compat.v1.placeholder(tf.float32, [bs, 1], name="labels")
+            cols = [ids[:, t] for t in range(NUM_TABLES)]
+            batch, specs = None, None
+        train_op, loss, stats_fn, note = _build(tf, system, args, vocabs, cols, dense_x,
+                                                labels, tmp, batch, specs)
         cfg = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=args.threads,
                                        inter_op_parallelism_threads=args.threads)
         sess = tf.compat.v1.Session(config=cfg)
         sess.run(tf.compat.v1.global_variables_initializer())
         build_s = time.time() - t_build
 
-        def feed(s):
-            return {ids: ids_np[s], dense_x: dense_np[s], labels: labels_np[s]}
+        if system in DATASET_SYSTEMS:
+            sess.run(iterator.initializer, feed_dict=init_feed)
+
+            def feed(_):
+                return None
+        else:
+            def feed(s):
+                return {ids: ids_np[s], dense_x: dense_np[s], labels: labels_np[s]}
 
         fetches = [train_op, loss]
         losses = np.zeros(n_steps)
@@ -639,6 +701,15 @@ def _markdown(args, gen, vocabs, results, unavailable):
         print("| SSD vs HBM | >= 0.50x | SSD: not available yet | |")
     else:
         print(target("SSD vs HBM", ssd, hbm, 0.5))
+    if results.get("hbm_pipe") and results.get("hbm_data"):
+        pipe, data = results["hbm_pipe"], results["hbm_data"]
+        print()
+        print("Key pipeline (FeatureSpec mode): hbm_pipe / hbm_data = %.2fx warm samples/s, "
+              "%.2fx samples per CPU-s; step p50 %.1f -> %.1f ms; losses %s."
+              % (pipe["warm_sps"] / data["warm_sps"],
+                 pipe["warm_cpu_sps"] / data["warm_cpu_sps"], data["warm_step_ms_p50"],
+                 pipe["warm_step_ms_p50"],
+                 "identical" if pipe["loss_last"] == data["loss_last"] else "DIFFER"))
 
 
 if __name__ == "__main__":

@@ -134,11 +134,15 @@ def pad_to_multiple(arrays, batch_size):
     return {k: v[idx] for k, v in arrays.items()}, n
 
 
-def make_dataset(arrays, batch_size, shuffle=False, repeat=False, seed=None):
-    """tf.data pipeline of (dense [B,13], sparse [B,26], label [B,1]) batches.
+def make_dataset(arrays, batch_size, shuffle=False, repeat=False, seed=None,
+                 insert_func=None):
+    """tf.data pipeline of batch dicts: "dense" [B,13], "label" [B,1] and one
+    int64 [B] entry per categorical feature ("C1".."C26").
 
     Batches always have exactly batch_size rows (drop_remainder) so the
-    static-shape mode of the embedding lookups sees one shape.
+    static-shape mode of the embedding lookups sees one shape. insert_func
+    (mx_rec's get_asc_insert_func) runs on each batch before the prefetch, so
+    the key work overlaps the previous training step.
     """
     ds = tf.data.Dataset.from_tensor_slices(
         (arrays["dense"], arrays["sparse"], arrays["label"]))
@@ -148,4 +152,14 @@ def make_dataset(arrays, batch_size, shuffle=False, repeat=False, seed=None):
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=True)
+
+    def as_dict(dense, sparse, label):
+        batch = {"dense": dense, "label": label}
+        for i, name in enumerate(SPARSE_NAMES):
+            batch[name] = sparse[:, i]
+        return batch
+
+    ds = ds.map(as_dict)
+    if insert_func is not None:
+        ds = ds.map(insert_func)
     return ds.prefetch(2)

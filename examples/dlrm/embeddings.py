@@ -11,6 +11,7 @@ import tempfile
 
 import tensorflow as tf
 
+from mx_rec.core.asc.feature_spec import FeatureSpec
 from mx_rec.core.embedding import create_table, sparse_lookup
 
 from criteo import SPARSE_NAMES
@@ -64,19 +65,40 @@ def create_tables(dim, device_vocabulary_size, multi_lookup=False,
     return tables
 
 
-def lookup_all(tables, sparse, is_train, use_dynamic, batch_size):
-    """Look up every feature of ``sparse`` ([B, 26] int64).
+def feature_specs(tables, access_threshold=None, eviction_threshold=None):
+    """One FeatureSpec per feature (FeatureSpec mode), with FAAE thresholds."""
+    return {feature: FeatureSpec(feature, table_name=table.name,
+                                 access_threshold=access_threshold,
+                                 eviction_threshold=eviction_threshold)
+            for feature, table in tables.items()}
 
-    Returns a list of 26 tensors [B, dim] in C1..C26 order. In static shape
-    mode ``send_count`` is the batch size: one id per row and lookup bounds
-    the unique ids of that lookup.
+
+def lookup_all(tables, batch, is_train, use_dynamic, batch_size,
+               key_mode="feature_spec", specs=None):
+    """Look up every feature of a batch dict (one int64 [B] entry each).
+
+    key_mode: "feature_spec" (the batch was mapped with get_asc_insert_func
+    over ``specs``), "modify_graph" (plain ids; modify_graph_and_start_emb_cache
+    moves the key work into the dataset later) or "in_step". Returns a list of
+    26 tensors [B, dim] in C1..C26 order. In static shape mode ``send_count``
+    is the batch size: one id per row and lookup bounds its unique ids.
     """
     send_count = None if use_dynamic else batch_size
     mode = "train" if is_train else "eval"
     embs = []
-    for i, feature in enumerate(SPARSE_NAMES):
-        ids = sparse[:, i]
+    for feature in SPARSE_NAMES:
+        spec = specs[feature] if specs else None
+        config = None
+        if spec is not None and spec.access_threshold is not None:
+            config = {"access_threshold": spec.access_threshold,
+                      "eviction_threshold": spec.eviction_threshold}
+        if key_mode == "feature_spec":
+            ids, extra = spec, {"batch": batch}
+        else:
+            ids = batch[feature]
+            extra = {"modify_graph": key_mode == "modify_graph",
+                     "access_and_evict_config": config}
         embs.append(sparse_lookup(
             tables[feature], ids, send_count=send_count, is_train=is_train,
-            name="%s_%s_lookup" % (feature, mode)))
+            name="%s_%s_lookup" % (feature, mode), **extra))
     return embs

@@ -10,7 +10,13 @@
 #                            SSD_DATA_PATH, default a temporary directory)
 #   USE_DYNAMIC_EXPANSION=0  1: tables start small and grow when full
 #   USE_MULTI_LOOKUP=0       1: C1 and C2 share one table, looked up twice
-#   USE_FAAE=0, USE_MODIFY_GRAPH=0   not supported yet (must stay 0)
+#   USE_FAAE=0               1: feature admission (a key needs 2 occurrences
+#                            before it gets a row) and eviction (keys unseen for
+#                            100 global steps are removed every 100 steps)
+#   USE_MODIFY_GRAPH=0       0: FeatureSpec mode (get_asc_insert_func in the
+#                            dataset); 1: automatic graph modification (plain
+#                            lookups, key work moved into the dataset by
+#                            modify_graph_and_start_emb_cache)
 #   STEPS=300 BATCH_SIZE=8   training steps and batch size
 #   DEVICE_VOCAB_SIZE        device rows per table (default 1024, or 64
 #                            with dynamic expansion so the tables do grow)
@@ -40,8 +46,8 @@ case "$CACHE_MODE" in
   HBM|DDR|SSD) ;;
   *) die "CACHE_MODE must be HBM, DDR or SSD, got '$CACHE_MODE'" ;;
 esac
-[ "$USE_FAAE" = 0 ] || die "USE_FAAE=1 (feature admission and eviction) is not supported yet by the DLRM example"
-[ "$USE_MODIFY_GRAPH" = 0 ] || die "USE_MODIFY_GRAPH=1 (automatic graph modification) is not supported yet by the DLRM example"
+KEY_MODE=feature_spec
+[ "$USE_MODIFY_GRAPH" = 0 ] || KEY_MODE=modify_graph
 
 if [ "$CACHE_MODE" = DDR ] || [ "$CACHE_MODE" = SSD ]; then
   # Two batches' worth of device rows per table: rows must travel. In SSD
@@ -67,6 +73,8 @@ args=(
   --use-dynamic "$USE_DYNAMIC"
   --use-dynamic-expansion "$USE_DYNAMIC_EXPANSION"
   --multi-lookup "$USE_MULTI_LOOKUP"
+  --faae "$USE_FAAE"
+  --key-mode "$KEY_MODE"
   --device-vocab-size "$DEVICE_VOCAB_SIZE"
   --host-vocab-size "${HOST_VOCAB_SIZE:-4096}"
 )

@@ -31,6 +31,7 @@ from rank_table import rank_count  # noqa: E402
 
 KNOWN_CACHE_MODES = ("HBM", "DDR", "SSD")
 SPARSE_OPTIMIZERS = ("lazy_adam", "adagrad", "gradient_descent", "ftrl")
+KEY_MODES = ("feature_spec", "modify_graph", "in_step")
 DEFAULT_DATA = os.path.join(HERE, "..", "..", "data", "criteo",
                             "criteo_kaggle_train_head10800.txt")
 
@@ -80,6 +81,20 @@ def parse_args(argv=None):
     p.add_argument("--use-dynamic-expansion", type=str2bool, default=False)
     p.add_argument("--multi-lookup", type=str2bool, default=False,
                    help="C1 and C2 share one table (two lookups on it)")
+    p.add_argument("--key-mode", default="feature_spec", choices=KEY_MODES,
+                   help="feature_spec: key work in tf.data via FeatureSpecs "
+                        "and get_asc_insert_func; modify_graph: plain "
+                        "lookups, moved into tf.data by "
+                        "modify_graph_and_start_emb_cache(); in_step: key "
+                        "work inside the training step")
+    p.add_argument("--faae", type=str2bool, default=False,
+                   help="feature admission and eviction")
+    p.add_argument("--access-threshold", type=int, default=2,
+                   help="FAAE: occurrences before a key gets a row")
+    p.add_argument("--eviction-threshold", type=int, default=100,
+                   help="FAAE: global steps a key may go unseen")
+    p.add_argument("--evict-step-interval", type=int, default=100,
+                   help="FAAE: global steps between evictions")
     p.add_argument("--rank-table", default="",
                    help="HCCL rank table json; only read for the rank count")
     p.add_argument("--log-every", type=int, default=50)
@@ -121,7 +136,6 @@ def main(argv=None):
     check_args(args)
 
     from mx_rec.util.initialize import init, terminate_config_initializer
-    from embeddings import create_tables, lookup_all
 
     train_np, eval_np, info = criteo.split_train_eval(
         args.data, args.eval_rows, args.eval_data)
@@ -139,25 +153,31 @@ def main(argv=None):
               100.0 * eval_np["label"].mean()))
     print("config: steps %d, batch %d (%.2f epochs), dim %d, lr %g, "
           "sparse optimizer %s, cache %s, dynamic shape %d, "
-          "dynamic expansion %d, multi-lookup %d, device vocab %d/table" % (
+          "dynamic expansion %d, multi-lookup %d, device vocab %d/table, "
+          "keys %s, FAAE %d" % (
               args.steps, args.batch_size,
               args.steps * args.batch_size / float(n_train), args.dim,
               args.lr, args.sparse_optimizer, args.cache_mode,
               args.use_dynamic, args.use_dynamic_expansion,
-              args.multi_lookup, args.device_vocab_size))
+              args.multi_lookup, args.device_vocab_size, args.key_mode,
+              args.faae))
     sys.stdout.flush()
 
     tf.compat.v1.set_random_seed(args.seed)
     init(use_dynamic=args.use_dynamic,
          use_dynamic_expansion=args.use_dynamic_expansion)
     try:
-        _train_and_eval(args, train_np, eval_np, create_tables, lookup_all)
+        _train_and_eval(args, train_np, eval_np)
     finally:
         terminate_config_initializer()
 
 
-def _train_and_eval(args, train_np, eval_np, create_tables, lookup_all):
+def _train_and_eval(args, train_np, eval_np):
+    from mx_rec.core.asc.helper import get_asc_insert_func
+    from mx_rec.core.asc.manager import start_asc_pipeline
+    from mx_rec.core.feature_process import evict_op
     from mx_rec.optimizers import minimize
+    from embeddings import create_tables, feature_specs, lookup_all
     sparse_opt = make_sparse_optimizer(args.sparse_optimizer, args.lr)
     host_rows = args.host_vocab_size if args.cache_mode in ("DDR", "SSD") else 0
     ssd_rows = args.ssd_vocab_size if args.cache_mode == "SSD" else 0
@@ -166,29 +186,46 @@ def _train_and_eval(args, train_np, eval_np, create_tables, lookup_all):
                            host_vocabulary_size=host_rows,
                            ssd_vocabulary_size=ssd_rows,
                            ssd_data_path=args.ssd_data_path)
+    specs = feature_specs(
+        tables, args.access_threshold if args.faae else None,
+        args.eviction_threshold if args.faae else None)
     model = DLRM(criteo.NUM_DENSE, criteo.NUM_SPARSE, args.dim)
 
-    # Training graph.
+    def inserter(is_training):
+        if args.key_mode != "feature_spec":
+            return None
+        return get_asc_insert_func(list(specs.values()), is_training=is_training)
+
+    # Training graph. The global step is the FAAE clock.
+    global_step = tf.compat.v1.train.get_or_create_global_step()
     train_ds = criteo.make_dataset(train_np, args.batch_size, shuffle=True,
-                                   repeat=True, seed=args.seed)
-    dense, sparse, label = tf.compat.v1.data.make_one_shot_iterator(
-        train_ds).get_next()
-    embs = lookup_all(tables, sparse, True, args.use_dynamic,
-                      args.batch_size)
-    loss = loss_fn(model.logits(dense, embs), label)
+                                   repeat=True, seed=args.seed,
+                                   insert_func=inserter(True))
+    batch = tf.compat.v1.data.make_one_shot_iterator(train_ds).get_next()
+    embs = lookup_all(tables, batch, True, args.use_dynamic, args.batch_size,
+                      args.key_mode, specs)
+    loss = loss_fn(model.logits(batch["dense"], embs), batch["label"])
     dense_opt = tf.compat.v1.train.AdamOptimizer(args.lr)
     # One backward pass for the dense layers and the table rows.
-    train_op = minimize(loss, dense_opt, sparse_opt)
+    train_op = minimize(loss, dense_opt, sparse_opt, global_step=global_step)
+    evict = evict_op() if args.faae else None
 
     # Eval graph: same variables, lookups that insert nothing.
     eval_padded, n_eval = criteo.pad_to_multiple(eval_np,
                                                  args.eval_batch_size)
     eval_iter = tf.compat.v1.data.make_initializable_iterator(
-        criteo.make_dataset(eval_padded, args.eval_batch_size))
-    e_dense, e_sparse, e_label = eval_iter.get_next()
-    e_embs = lookup_all(tables, e_sparse, False, args.use_dynamic,
-                        args.eval_batch_size)
-    e_prob = tf.sigmoid(model.logits(e_dense, e_embs))
+        criteo.make_dataset(eval_padded, args.eval_batch_size,
+                            insert_func=inserter(False)))
+    e_batch = eval_iter.get_next()
+    e_embs = lookup_all(tables, e_batch, False, args.use_dynamic,
+                        args.eval_batch_size, args.key_mode, specs)
+    e_prob = tf.sigmoid(model.logits(e_batch["dense"], e_embs))
+    e_label = e_batch["label"]
+    if args.key_mode == "modify_graph":
+        from mx_rec.graph.modifier import modify_graph_and_start_emb_cache
+        modify_graph_and_start_emb_cache()
+    elif args.key_mode == "feature_spec":
+        start_asc_pipeline()
 
     config = tf.compat.v1.ConfigProto(
         intra_op_parallelism_threads=args.threads,
@@ -199,10 +236,13 @@ def _train_and_eval(args, train_np, eval_np, create_tables, lookup_all):
 
         t_start = time.time()
         t_win, loss_win, n_win = t_start, 0.0, 0
+        evicted = 0
         for step in range(1, args.steps + 1):
             _, loss_v = sess.run([train_op, loss])
             if not np.isfinite(loss_v):
                 sys.exit("error: loss is %r at step %d" % (loss_v, step))
+            if evict is not None and step % args.evict_step_interval == 0:
+                evicted += sess.run(evict)
             loss_win += loss_v
             n_win += 1
             if step % args.log_every == 0 or step == args.steps:
@@ -238,16 +278,31 @@ def _train_and_eval(args, train_np, eval_np, create_tables, lookup_all):
         labels = np.concatenate(labels)[:n_eval]
         print("eval rows %d  logloss %.4f" % (n_eval, log_loss(labels, probs)))
         print("eval AUC: %.4f" % roc_auc(labels, probs))
+    if args.faae:
+        report_admission(tables, evicted)
     if args.cache_mode in ("DDR", "SSD"):
         report_tiers(tables)
 
 
-def report_tiers(tables):
-    """Sums the tier counters of every table: proof that rows really moved."""
+def _sum_stats(tables):
     totals = {}
     for table in {t.name: t for t in tables.values()}.values():
         for key, value in table.stats().items():
             totals[key] = totals.get(key, 0) + value
+    return totals
+
+
+def report_admission(tables, evicted):
+    totals = _sum_stats(tables)
+    print("faae: %d keys admitted (hold rows), %d counted; %d lookups of keys "
+          "not admitted yet; %d stale keys evicted" % (
+              totals["device_keys"] + totals["host_keys"] + totals["ssd_keys"],
+              totals["admission_keys"], totals["rejected"], evicted))
+
+
+def report_tiers(tables):
+    """Sums the tier counters of every table: proof that rows really moved."""
+    totals = _sum_stats(tables)
     looked_up = max(1, totals["hits"] + totals["misses"])
     print("tiers: %d keys on device, %d on host; %d evictions (device->host), "
           "%d loads (host->device), device hit rate %.3f" % (

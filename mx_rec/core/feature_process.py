@@ -45,6 +45,9 @@ def evict_op(tables=None):
 class EvictHook(tf.compat.v1.train.SessionRunHook):
     """Runs evict_op() between training steps, by step count and/or by time.
 
+    Steps are global steps when the graph has a global step (so eval runs in
+    the same session do not count), else session runs.
+
     Args:
       evict_enable: switch; False makes the hook do nothing.
       evict_time_interval: seconds between evictions (None: no time trigger).
@@ -63,25 +66,36 @@ class EvictHook(tf.compat.v1.train.SessionRunHook):
             raise ValueError("EvictHook: evict_enable=True needs evict_time_interval or "
                              "evict_step_interval (>= 1)")
         self._op = None
-        self._steps = 0
+        self._global_step = None
+        self._runs = 0
+        self._last_step = 0
         self._last_time = 0.0
         self.evicted = 0  # keys evicted by this hook so far
 
     def begin(self):
         if self._enabled:
             self._op = evict_op()
+            self._global_step = tf.compat.v1.train.get_global_step()
 
     def after_create_session(self, session, coord):
         self._last_time = time.monotonic()
+        if self._global_step is not None:
+            self._last_step = int(session.run(self._global_step))
 
     def after_run(self, run_context, run_values):
         if self._op is None:
             return
-        self._steps += 1
+        self._runs += 1
+        # Read after the run: fetched with it, the value could be either side
+        # of the run's own increment.
+        step = self._runs if self._global_step is None else \
+            int(run_context.session.run(self._global_step))
         now = time.monotonic()
-        due_by_step = self._step_interval is not None and self._steps >= self._step_interval
-        due_by_time = self._time_interval is not None and now - self._last_time >= self._time_interval
+        due_by_step = self._step_interval is not None and \
+            step - self._last_step >= self._step_interval
+        due_by_time = self._time_interval is not None and \
+            now - self._last_time >= self._time_interval
         if due_by_step or due_by_time:
             self.evicted += int(run_context.session.run(self._op))
-            self._steps = 0
+            self._last_step = step
             self._last_time = now
