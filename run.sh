@@ -18,7 +18,8 @@
 #
 # Switches (environment): USE_DYNAMIC (default 1), CACHE_MODE (HBM, DDR or
 # SSD), USE_DYNAMIC_EXPANSION (0),
-# USE_MULTI_LOOKUP (0), USE_FAAE / USE_MODIFY_GRAPH (must be 0), STEPS (300),
+# USE_MULTI_LOOKUP (0), USE_FAAE (0), USE_MODIFY_GRAPH (0: FeatureSpec mode,
+# 1: automatic graph modification), STEPS (300),
 # BATCH_SIZE (8). See examples/dlrm/run.sh.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
