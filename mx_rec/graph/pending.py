@@ -7,26 +7,42 @@ consumers to the dataset's new outputs.
 """
 
 import dataclasses
+import weakref
 
 import tensorflow as tf
 
 from mx_rec.core.asc.key_batch import KeyBatch
+from mx_rec.util import initialize
 
 # Graph collection of PendingLookup objects.
 PENDING_LOOKUPS = "mx_rec_pending_lookups"
+
+# graph -> the init() configuration its lookups were recorded under, so the
+# modifier can find the lookups' graph when it is not the default graph
+# without mistaking a graph left over from an earlier init() for it.
+_GRAPHS = weakref.WeakKeyDictionary()
 
 
 @dataclasses.dataclass
 class PendingLookup:
     ids: tf.Tensor       # the ids tensor the user passed (an iterator output)
-    keys: KeyBatch       # in-step stand-in computed from ids
+    keys: KeyBatch       # in-step stand-in computed from ids; the dataset's after modification
     name: str            # the lookup's name scope, for messages
     modified: bool = False
 
 
 def record(ids, keys, name):
-    tf.compat.v1.add_to_collection(PENDING_LOOKUPS, PendingLookup(ids, keys, name))
+    ids.graph.add_to_collection(PENDING_LOOKUPS, PendingLookup(ids, keys, name))
+    _GRAPHS[ids.graph] = initialize.get_config()
 
 
 def pending(graph):
     return [p for p in graph.get_collection(PENDING_LOOKUPS) if not p.modified]
+
+
+def graphs_with_pending():
+    """Live graphs with lookups pending since the current init()."""
+    if not initialize.is_initialized():
+        return []
+    config = initialize.get_config()
+    return [g for g, c in list(_GRAPHS.items()) if c is config and pending(g)]

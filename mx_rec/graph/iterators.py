@@ -1,0 +1,199 @@
+"""The tf.data iterator a lookup's ids come from, and its keyed replacement.
+
+A lookup built with sparse_lookup(..., modify_graph=True) reads one output of
+an iterator's get_next op. To move its key work ahead of the step, the
+iterator is replaced by one over the same dataset, mapped to append to each
+element the KeyBatch tensors of the components the lookups read. The old
+dataset is reached through its variant tensor:
+
+  make_initializable_iterator (also Iterator.from_structure + make_initializer,
+    and Estimator's input iterator): the MakeIterator ops, the iterator's
+    initializers, take the variant as input. They are rewired to the keyed
+    dataset and the new iterator, so running the user's `iterator.initializer`
+    (once, per eval epoch, with its feeds) initializes the new iterator.
+  make_one_shot_iterator: its dataset_factory function makes the variant; the
+    new one-shot iterator's factory calls that function and maps the result.
+
+The old get_next ops are pointed at a retired iterator that nothing
+initializes: a script that fetches their outputs directly fails loudly
+instead of reading a second, out-of-step copy of the data.
+"""
+
+import dataclasses
+from typing import Dict, List
+
+import tensorflow as tf
+from tensorflow.python.data.ops import dataset_ops
+from tensorflow.python.framework import function
+from tensorflow.python.ops import gen_dataset_ops, gen_functional_ops
+
+from mx_rec.core.asc.key_batch import KeyBatch, dedup_keys
+from mx_rec.graph import surgery
+
+_PASS_THROUGH = ("Identity", "IdentityN", "Snapshot", "StopGradient")
+_GET_NEXT = {"IteratorGetNext": gen_dataset_ops.iterator_get_next,
+             "IteratorGetNextSync": gen_dataset_ops.iterator_get_next_sync}
+_INITIALIZABLE = ("IteratorV2", "Iterator")
+_ONE_SHOT = "OneShotIterator"
+_N_KEYS = len(dataclasses.fields(KeyBatch))
+_FALLBACK = ("or use FeatureSpec mode: dataset.map(get_asc_insert_func(specs)) and "
+             "sparse_lookup(table, spec, batch=batch)")
+
+
+def iterator_output(ids, lookup_name):
+    """The get_next output `ids` is (looking through Identity-like ops).
+
+    Raises ValueError, naming the lookup, when the ids are computed from
+    something else or the iterator is of a kind that cannot be replaced.
+    """
+    tensor = ids
+    while tensor.op.type in _PASS_THROUGH:
+        tensor = tensor.op.inputs[tensor.value_index if tensor.op.type == "IdentityN" else 0]
+    if tensor.op.type not in _GET_NEXT:
+        raise ValueError(
+            f"lookup '{lookup_name}': modify_graph=True needs ids read straight from a tf.data "
+            f"iterator (batch = iterator.get_next(); batch['ids']), but they come from "
+            f"{tensor.op.type} op '{tensor.op.name}'. Pass the iterator's output itself, "
+            f"{_FALLBACK}")
+    resource = tensor.op.inputs[0].op
+    if resource.type not in _INITIALIZABLE + (_ONE_SHOT,):
+        raise ValueError(
+            f"lookup '{lookup_name}': its ids come from iterator '{resource.name}' "
+            f"({resource.type}); automatic graph modification handles iterators from "
+            "make_initializable_iterator, make_one_shot_iterator and Estimator input_fns. "
+            f"Use one of those {_FALLBACK}")
+    _check_replaceable(resource, lookup_name)
+    return tensor
+
+
+def _check_replaceable(resource, lookup_name):
+    for op in resource.outputs[0].consumers():
+        if op.type not in _GET_NEXT and "output_types" in op.node_def.attr:
+            raise ValueError(
+                f"lookup '{lookup_name}': iterator '{resource.name}' is also read by "
+                f"{op.type} op '{op.name}', which cannot move to an iterator with more "
+                f"components; {_FALLBACK}")
+    if resource.type in _INITIALIZABLE and not _initializers(resource):
+        raise ValueError(
+            f"lookup '{lookup_name}': iterator '{resource.name}' has no initializer "
+            "(MakeIterator) in this graph, so its dataset is unknown. Build every "
+            "modify_graph lookup before calling modify_graph_and_start_emb_cache(), "
+            f"{_FALLBACK}")
+
+
+def _initializers(resource):
+    return [op for op in resource.outputs[0].consumers() if op.type == "MakeIterator"]
+
+
+@dataclasses.dataclass
+class KeyedIterator:
+    """What replaced one iterator.
+
+    get_next maps each old get_next op to its replacement, whose first
+    n_flat outputs stand for the old op's and whose further outputs are
+    one KeyBatch (unique, restore, counts, n_valid) per entry of components,
+    computed from that flat component.
+    """
+
+    get_next: Dict[tf.Operation, tf.Operation]
+    components: List[int]
+    n_flat: int
+
+    def keys(self, old_output):
+        """The new KeyBatch of an old get_next output."""
+        outputs = self.get_next[old_output.op].outputs
+        start = self.n_flat + _N_KEYS * self.components.index(old_output.value_index)
+        return KeyBatch(*outputs[start:start + _N_KEYS])
+
+
+def replace(resource, components, prefetch):
+    """Replaces iterator op `resource` by one that also yields the KeyBatch of
+    each flat component index in `components`; returns a KeyedIterator.
+
+    Every consumer of the old get_next outputs reads the new ones afterwards.
+    Call under the graph's as_default().
+    """
+    types = list(resource.get_attr("output_types"))
+    shapes = [tf.TensorShape(s) for s in resource.get_attr("output_shapes")]
+    spec = tuple(tf.TensorSpec(s, t) for s, t in zip(shapes, types))
+
+    def keyed(variant):
+        return _keyed_dataset(variant, spec, components, prefetch)
+
+    if resource.type == _ONE_SHOT:
+        new_resource, new_spec = _one_shot(resource, keyed)
+    else:
+        new_resource, new_spec = _initializable(resource, keyed)
+    old_get_next = [op for op in resource.outputs[0].consumers() if op.type in _GET_NEXT]
+    surgery.reroute(resource.outputs[0], new_resource, skip=old_get_next)
+    retired = gen_dataset_ops.iterator_v2(shared_name="", container="", output_types=types,
+                                          output_shapes=shapes, name="retired_iterator")
+    new_types = [s.dtype for s in new_spec]
+    new_shapes = [s.shape for s in new_spec]
+    replaced = {}
+    for old in old_get_next:
+        new = _GET_NEXT[old.type](new_resource, output_types=new_types,
+                                  output_shapes=new_shapes)[0].op
+        for old_output, new_output in zip(old.outputs, new.outputs):
+            surgery.reroute(old_output, new_output)
+        surgery.set_input(old, 0, retired)
+        replaced[old] = new
+    return KeyedIterator(replaced, list(components), len(types))
+
+
+def _keyed_dataset(variant, spec, components, prefetch):
+    """The dataset behind `variant`, each element followed by the KeyBatches."""
+
+    @tf.autograph.experimental.do_not_convert
+    def add_keys(*flat):
+        keys = []
+        for index in components:
+            keys += dedup_keys(flat[index]).tensors()
+        return flat + tuple(keys)
+
+    dataset = dataset_ops._VariantDataset(variant, spec)  # pylint: disable=protected-access
+    dataset = dataset.map(add_keys)
+    return dataset.prefetch(prefetch) if prefetch else dataset
+
+
+def _initializable(resource, keyed):
+    """A new iterator; the old one's initializers now initialize it."""
+    initializers = _initializers(resource)
+    datasets = [keyed(op.inputs[0]) for op in initializers]
+    new_spec = datasets[0].element_spec
+    new_resource = gen_dataset_ops.iterator_v2(
+        container=resource.get_attr("container"),
+        shared_name=_renamed(resource.get_attr("shared_name")),
+        output_types=[s.dtype for s in new_spec], output_shapes=[s.shape for s in new_spec],
+        name="keyed_iterator")
+    for op, dataset in zip(initializers, datasets):
+        surgery.set_input(op, 0, dataset._variant_tensor)  # pylint: disable=protected-access
+    return new_resource, new_spec
+
+
+def _one_shot(resource, keyed):
+    """A new one-shot iterator whose factory maps the old factory's dataset."""
+    old_factory = resource.get_attr("dataset_factory")
+    built = {}
+
+    @function.Defun()
+    def keyed_factory():
+        (variant,) = gen_functional_ops.stateful_partitioned_call(
+            args=[], Tout=[tf.variant], f=old_factory)
+        dataset = keyed(variant)
+        built["spec"] = dataset.element_spec
+        return dataset._variant_tensor  # pylint: disable=protected-access
+
+    keyed_factory.add_to_graph(tf.compat.v1.get_default_graph())
+    new_spec = built["spec"]
+    new_resource = gen_dataset_ops.one_shot_iterator(
+        dataset_factory=keyed_factory, container=resource.get_attr("container"),
+        shared_name=_renamed(resource.get_attr("shared_name")),
+        output_types=[s.dtype for s in new_spec], output_shapes=[s.shape for s in new_spec],
+        name="keyed_iterator")
+    return new_resource, new_spec
+
+
+def _renamed(shared_name):
+    name = shared_name.decode() if isinstance(shared_name, bytes) else shared_name
+    return f"{name}/mx_rec_keyed" if name else ""
