@@ -1,9 +1,9 @@
 """FeatureSpec mode: key work in tf.data gives exactly the in-step results.
 
 The model_harness model (table "a" looked up by f1 and f2: multi-lookup, table
-"b" by f3) trains from a tf.data pipeline, once with the key work in-step and
-once with get_asc_insert_func in the dataset, with and without feature
-admission; losses must be identical.
+"b" by f3) trains from a tf.data pipeline with the key work in-step, with
+get_asc_insert_func in the dataset, and moved there by automatic graph
+modification, with and without feature admission; losses must be identical.
 """
 
 import numpy as np
@@ -15,6 +15,7 @@ from mx_rec.core.asc.feature_spec import FeatureSpec
 from mx_rec.core.asc.helper import get_asc_insert_func
 from mx_rec.core.asc.manager import start_asc_pipeline
 from mx_rec.core.embedding import create_table, sparse_lookup
+from mx_rec.graph.modifier import modify_graph_and_start_emb_cache
 from mx_rec.libasc import _libasc
 from mx_rec.optimizers import adagrad
 from mx_rec.util.initialize import init, terminate_config_initializer
@@ -69,17 +70,19 @@ def _train(mode, faae, batches, static):
         e1, e2 = (sparse_lookup(a, fs[i], batch=batch, **send) for i in (0, 1))
         e3 = sparse_lookup(b, fs[2], batch=batch, **send)
         assert start_asc_pipeline() == ["f1", "f2", "f3"]
-    else:
+    else:  # in_step or modify_graph: the same lookups on plain ids
         batch = tf.compat.v1.data.make_one_shot_iterator(ds).get_next()
 
-        def cfg(f):
-            return dict(FAAE, faae_coefficient=COEF[f]) if faae else None
-        e1 = sparse_lookup(a, batch["f1"], access_and_evict_config=cfg("f1"), **send)
-        e2 = sparse_lookup(a, batch["f2"], access_and_evict_config=cfg("f2"), **send)
-        e3 = sparse_lookup(b, batch["f3"], access_and_evict_config=cfg("f3"), **send)
+        def lookup(table, f):
+            return sparse_lookup(table, batch[f], modify_graph=mode == "modify_graph",
+                                 access_and_evict_config=dict(FAAE, faae_coefficient=COEF[f])
+                                 if faae else None, **send)
+        e1, e2, e3 = lookup(a, "f1"), lookup(a, "f2"), lookup(b, "f3")
     loss = mh.head(e1, e2, e3, batch["label"])
     dense = tf.compat.v1.train.GradientDescentOptimizer(0.05)
     train_op = tf.group(opt.minimize(loss), dense.minimize(loss))
+    if mode == "modify_graph":
+        assert modify_graph_and_start_emb_cache() == 3
     losses = []
     with tf.compat.v1.Session() as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
@@ -89,23 +92,26 @@ def _train(mode, faae, batches, static):
 
 
 @pytest.mark.parametrize("faae", [False, True], ids=["plain", "faae"])
-def test_feature_spec_mode_equals_in_step_mode(faae):
+def test_three_key_modes_give_identical_losses(faae):
+    """In-step, FeatureSpec and automatic graph modification, multi-lookup included."""
     _, _, batches = mh.make_data(STEPS)
     in_step, stats_in = train("in_step", faae, batches)
     spec_mode, stats_spec = train("feature_spec", faae, batches)
+    modified, stats_mod = train("modify_graph", faae, batches)
     np.testing.assert_array_equal(in_step, spec_mode)
-    assert stats_in == stats_spec
+    np.testing.assert_array_equal(in_step, modified)
+    assert stats_in == stats_spec == stats_mod
     if faae:
         assert stats_spec["rejected"] > 0 and stats_spec["admission_keys"] > stats_spec["device_keys"]
     else:
         assert stats_spec["rejected"] == 0
 
 
-def test_static_shape_feature_spec_mode_equals_in_step_mode():
+def test_static_shape_three_key_modes_give_identical_losses():
     _, _, batches = mh.make_data(STEPS)
     in_step, _ = train("in_step", True, batches, static=True)
-    spec_mode, _ = train("feature_spec", True, batches, static=True)
-    np.testing.assert_array_equal(in_step, spec_mode)
+    for mode in ("feature_spec", "modify_graph"):
+        np.testing.assert_array_equal(in_step, train(mode, True, batches, static=True)[0])
 
 
 def test_train_and_eval_datasets_alternate_without_step_counts(mx):

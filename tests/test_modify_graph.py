@@ -255,7 +255,8 @@ def test_stand_in_key_work_leaves_the_step(modify):
     dedups = {op.name for op in graph.get_operations() if op.type == "AscDedup"}
     assert dedups == standin, "no AscDedup op was added to the step's graph"
     assert (ran & dedups) == (set() if modify else standin)
-    maps = [op for op in graph.get_operations() if op.type == "MapDataset"]
+    maps = [op for op in graph.get_operations()
+            if op.type == "MapDataset" and "/retired/" not in op.name]
     assert len(maps) == (1 if modify else 0)
 
 
@@ -268,7 +269,8 @@ def test_fetching_the_replaced_iterator_output_fails_loudly(mx):
     with tf.compat.v1.Session() as sess:
         sess.run([tf.compat.v1.global_variables_initializer()] + initializers)
         sess.run(loss)
-        with pytest.raises(tf.errors.FailedPreconditionError, match="not been initialized"):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match="get_next op that modify_graph_and_start_emb_cache.. replaced"):
             sess.run(batch["label"])
 
 

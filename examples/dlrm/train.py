@@ -220,7 +220,9 @@ def _train_and_eval(args, train_np, eval_np):
     e_embs = lookup_all(tables, e_batch, False, args.use_dynamic,
                         args.eval_batch_size, args.key_mode, specs)
     e_prob = tf.sigmoid(model.logits(e_batch["dense"], e_embs))
-    e_label = e_batch["label"]
+    # Fetched through an op of the graph rather than as the iterator's raw
+    # output: automatic graph modification reroutes ops, not raw outputs.
+    e_label = tf.identity(e_batch["label"])
     if args.key_mode == "modify_graph":
         from mx_rec.graph.modifier import modify_graph_and_start_emb_cache
         modify_graph_and_start_emb_cache()

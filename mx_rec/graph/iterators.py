@@ -14,9 +14,11 @@ dataset is reached through its variant tensor:
   make_one_shot_iterator: its dataset_factory function makes the variant; the
     new one-shot iterator's factory calls that function and maps the result.
 
-The old get_next ops are pointed at a retired iterator that nothing
-initializes: a script that fetches their outputs directly fails loudly
-instead of reading a second, out-of-step copy of the data.
+The old get_next ops are pointed at a retired iterator whose only element
+fails with a message saying what happened: a script that fetches their
+outputs directly fails loudly instead of reading a second, out-of-step copy
+of the data. (Tensors computed from the batch before the modification, even
+tf.identity(batch["label"]), are rerouted like every other consumer.)
 """
 
 import dataclasses
@@ -126,8 +128,7 @@ def replace(resource, components, prefetch):
         new_resource, new_spec = _initializable(resource, keyed)
     old_get_next = [op for op in resource.outputs[0].consumers() if op.type in _GET_NEXT]
     surgery.reroute(resource.outputs[0], new_resource, skip=old_get_next)
-    retired = gen_dataset_ops.iterator_v2(shared_name="", container="", output_types=types,
-                                          output_shapes=shapes, name="retired_iterator")
+    retired = _retired_iterator(spec)
     new_types = [s.dtype for s in new_spec]
     new_shapes = [s.shape for s in new_spec]
     replaced = {}
@@ -139,6 +140,36 @@ def replace(resource, components, prefetch):
         surgery.set_input(old, 0, retired)
         replaced[old] = new
     return KeyedIterator(replaced, list(components), len(types))
+
+
+_RETIRED_MESSAGE = (
+    "this tensor is an output of a tf.data get_next op that "
+    "modify_graph_and_start_emb_cache() replaced: the batch now comes from the keyed iterator. "
+    "Fetch a tensor computed from the batch before the call instead (for example "
+    "tf.identity(batch['label']) built with the model); it was rerouted.")
+
+
+def _retired_iterator(spec):
+    """A one-shot iterator of spec's types whose first element fails with
+    _RETIRED_MESSAGE; for component types it cannot fake (e.g. variant), one
+    that nothing initializes (TF's own "not initialized" error)."""
+    if not all(s.dtype.is_numpy_compatible for s in spec):
+        return gen_dataset_ops.iterator_v2(
+            shared_name="", container="", output_types=[s.dtype for s in spec],
+            output_shapes=[s.shape for s in spec], name="retired_iterator")
+
+    @tf.autograph.experimental.do_not_convert
+    def fail(_):
+        check = tf.debugging.Assert(False, [_RETIRED_MESSAGE])
+        with tf.control_dependencies([check]):
+            return tuple(tf.fill([d or 0 for d in (s.shape.as_list() if s.shape.rank is not None
+                                                    else [])],
+                                 tf.constant("" if s.dtype == tf.string else 0, s.dtype))
+                         for s in spec)
+
+    with tf.compat.v1.name_scope("retired"):
+        dataset = tf.data.Dataset.range(1).map(fail)
+        return tf.compat.v1.data.make_one_shot_iterator(dataset)._iterator_resource  # pylint: disable=protected-access
 
 
 def _keyed_dataset(variant, spec, components, prefetch):
