@@ -77,6 +77,12 @@ constexpr int kDeviceTries = 64;
 
 uint32_t Bump(uint32_t freq) { return freq == UINT32_MAX ? freq : freq + 1; }
 
+// Hot embedding: the threshold never drops below this many lookups per window
+// (a key must come back at least once to be hot), and moves by a quarter of
+// itself (at least 1) per refresh.
+constexpr uint32_t kMinHotThreshold = 2;
+uint32_t HotThresholdStep(uint32_t threshold) { return std::max<uint32_t>(1, threshold / 4); }
+
 }  // namespace
 
 const char* KeyTypeName(KeyType t) {
@@ -141,6 +147,22 @@ Status TableOptions::Validate() const {
     return Status::InvalidArgument("device_policy must be lru or lfu, got " +
                                    std::to_string(static_cast<int>(device_policy)) + where);
   }
+  if (hot_capacity < 0 || hot_capacity >= device_capacity) {
+    return Status::InvalidArgument("hot_capacity (hot_vocabulary_size) must be in [0, " +
+                                   std::to_string(device_capacity - 1) +
+                                   "] (below device_capacity), got " +
+                                   std::to_string(hot_capacity) + where);
+  }
+  if (hot_capacity > 0 && host_capacity == 0) {
+    return Status::InvalidArgument(
+        "hot_capacity (hot_vocabulary_size) > 0 needs a host tier (host_vocabulary_size > 0): "
+        "without one every key stays on the device" + where);
+  }
+  if (hot_refresh_steps < 1 || hot_refresh_steps > kMaxHotRefreshSteps) {
+    return Status::InvalidArgument("hot_refresh_steps must be in [1, " +
+                                   std::to_string(kMaxHotRefreshSteps) + "], got " +
+                                   std::to_string(hot_refresh_steps) + where);
+  }
   if (ssd_capacity < 0 || ssd_capacity > kMaxCapacity) {
     return Status::InvalidArgument("ssd_capacity (ssd_vocabulary_size) must be in [0, " +
                                    std::to_string(kMaxCapacity) + "], got " +
@@ -192,7 +214,11 @@ Table::Table(const TableOptions& options)
       cache_(options.ddr_mode() ? options.device_capacity : 0),
       host_(row_width_, options.host_capacity),
       device_keys_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)),
-      device_freq_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)) {}
+      device_freq_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)),
+      hot_cache_(options.hot_mode() ? options.device_capacity : 0),
+      hot_base_(static_cast<size_t>(options.hot_mode() ? options.device_capacity : 0)),
+      hot_window_of_(static_cast<size_t>(options.hot_mode() ? options.device_capacity : 0)),
+      hot_threshold_(kMinHotThreshold) {}
 
 Status Table::Create(const TableOptions& options, std::unique_ptr<Table>* out) {
   ASC_RETURN_IF_ERROR(options.Validate());
@@ -262,6 +288,13 @@ int64_t Table::SampleDemotionVictim() {
 
 int64_t Table::DeviceVictim(uint64_t step) {
   const int64_t lru = cache_.Victim(step);
+  if (lru < 0) {
+    // Every non-hot slot is used in this step (the used ones form the MRU end
+    // of cache_), so the precondition leaves a hot slot not used in it.
+    const int64_t hot = hot_cache_.Victim(step);
+    hot_cache_.Remove(hot);
+    return hot;
+  }
   if (options_.device_policy != DevicePolicy::kLfu) return lru;
   const int64_t capacity = cache_.capacity();
   int64_t best = -1;
@@ -277,7 +310,7 @@ int64_t Table::DeviceVictim(uint64_t step) {
     if (f < bf || (f == bf && cache_.LastUsed(slot) < cache_.LastUsed(best))) best = slot;
     return true;
   };
-  if (lru >= 0) consider(lru);  // a free extra candidate, and the fallback
+  consider(lru);  // a free extra candidate, and the fallback
   if (capacity <= kDeviceSamples) {
     for (int64_t slot = 0; slot < capacity; ++slot) consider(slot);
   } else {
@@ -286,9 +319,67 @@ int64_t Table::DeviceVictim(uint64_t step) {
       if (consider(static_cast<int64_t>(NextRandom() % static_cast<uint64_t>(capacity)))) ++sampled;
     }
   }
-  // With few unpinned slots sampling may find none but the LRU slot, which is
-  // unpinned whenever any slot is (so best >= 0 under the precondition).
+  // With few unpinned slots sampling may find none but the LRU slot.
   return best >= 0 ? best : lru;
+}
+
+uint32_t Table::HotScore(int64_t slot) const {
+  const size_t s = static_cast<size_t>(slot);
+  if (hot_window_of_[s] != hot_window_) return 0;
+  // A saturated count no longer grows: treat the key as hot as can be.
+  return device_freq_[s] == UINT32_MAX ? UINT32_MAX : device_freq_[s] - hot_base_[s];
+}
+
+void Table::UseDeviceSlot(int64_t slot, uint64_t step, bool arrived) {
+  if (!options_.hot_mode()) {
+    cache_.Touch(slot, step);
+    return;
+  }
+  const size_t s = static_cast<size_t>(slot);
+  if (arrived || hot_window_of_[s] != hot_window_) {
+    // First lookup of this key in the window: count from just before it.
+    hot_window_of_[s] = hot_window_;
+    hot_base_[s] = device_freq_[s] - 1;  // device_freq_ >= 1 once looked up
+  }
+  const uint32_t score = HotScore(slot);
+  // Scores grow by one per lookup, so each key is counted once per window.
+  if (score == hot_threshold_) ++hot_reached_;
+  if (hot_cache_.Contains(slot)) {
+    hot_cache_.Touch(slot, step);
+    ++stats_.hot_hits;
+  } else if (score >= hot_threshold_ && hot_cache_.size() < options_.hot_capacity) {
+    // Used in this step either way, so pinned before and after the move: the
+    // count of slots PlanLookup may still evict does not change.
+    if (cache_.Contains(slot)) cache_.Remove(slot);
+    hot_cache_.Touch(slot, step);
+  } else {
+    cache_.Touch(slot, step);
+  }
+}
+
+void Table::RefreshHot(uint64_t step) {
+  const uint64_t window = step / static_cast<uint64_t>(options_.hot_refresh_steps);
+  if (!options_.hot_mode() || window == hot_window_) return;
+  hot_leaving_.clear();
+  hot_cache_.ForEach([&](int64_t slot) {
+    if (HotScore(slot) < hot_threshold_) hot_leaving_.push_back(slot);
+  });
+  // Called before any slot is used in `step`: stamped with the previous step,
+  // the leaving slots stay unpinned (PlanLookup's count of evictable slots
+  // holds) and become the most recently used of cache_.
+  for (int64_t slot : hot_leaving_) {
+    hot_cache_.Remove(slot);
+    cache_.Touch(slot, step - 1);
+  }
+  if (hot_reached_ > options_.hot_capacity) {
+    hot_threshold_ = hot_threshold_ > UINT32_MAX - HotThresholdStep(hot_threshold_)
+                         ? UINT32_MAX
+                         : hot_threshold_ + HotThresholdStep(hot_threshold_);
+  } else if (hot_reached_ < options_.hot_capacity / 2) {
+    hot_threshold_ = std::max(kMinHotThreshold, hot_threshold_ - HotThresholdStep(hot_threshold_));
+  }
+  hot_reached_ = 0;
+  hot_window_ = window;
 }
 
 template <typename K>
@@ -416,7 +507,7 @@ Status Table::PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slo
   int64_t newly_pinned = 0;  // device hits not yet used in this step
   for (int64_t i = 0; i < n; ++i) {
     if (IsDeviceSlot(slots[i])) {
-      if (!cache_.UsedIn(slots[i], step)) ++newly_pinned;
+      if (!(IsHot(slots[i]) ? hot_cache_ : cache_).UsedIn(slots[i], step)) ++newly_pinned;
     } else {
       moving_keys[moving++] = wide[i];
       if (IsOnSsd(slots[i])) {
@@ -434,12 +525,13 @@ Status Table::PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slo
   }
 
   // Count needs before mutating anything. Slots used in this step (earlier
-  // lookups, and this call's hits once touched) cannot be victims.
+  // lookups, and this call's hits once touched) cannot be victims; hot slots
+  // can, once the others are used up (DeviceVictim).
   const int64_t victims = std::max<int64_t>(0, moving - slots_.available());
   int64_t demote = 0;
   if (victims > 0) {
-    const int64_t pinned = cache_.PinnedIn(step) + newly_pinned;
-    if (victims > cache_.size() - pinned) {
+    const int64_t pinned = cache_.PinnedIn(step) + hot_cache_.PinnedIn(step) + newly_pinned;
+    if (victims > cache_.size() + hot_cache_.size() - pinned) {
       return Status::ResourceExhausted(
           "table '" + name() + "': the device tier (device_vocabulary_size=" +
           std::to_string(slots_.capacity()) + ") is smaller than the unique keys of one step (" +
@@ -511,6 +603,7 @@ Status Table::PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slo
       return Status(s.code(), "PlanLookup on table '" + name() + "': " + s.message());
     }
   }
+  if (begin_step) RefreshHot(step);
   step_ = step;
   ApplyPlan(n, wide, step, slots, is_new, plan);
   return Status::OK();
@@ -535,8 +628,8 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
   int64_t hits = 0;
   for (int64_t i = 0; i < n; ++i) {
     if (IsDeviceSlot(slots[i])) {
-      cache_.Touch(slots[i], step);
       device_freq_[static_cast<size_t>(slots[i])] = Bump(device_freq_[static_cast<size_t>(slots[i])]);
+      UseDeviceSlot(slots[i], step, /*arrived=*/false);
       is_new[i] = false;
       ++hits;
     }
@@ -584,9 +677,9 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
     }
     if (location != KeySlotMap::kNoSlot) plan->load_slots.push_back(slot);
     is_new[i] = location == KeySlotMap::kNoSlot;
-    cache_.Touch(slot, step);
     device_keys_[static_cast<size_t>(slot)] = keys[i];
     device_freq_[static_cast<size_t>(slot)] = freq;
+    UseDeviceSlot(slot, step, /*arrived=*/true);
     update_keys[updates] = keys[i];
     update_locations[updates++] = slot;
     slots[i] = slot;
@@ -713,7 +806,11 @@ int64_t Table::Erase(int64_t n, const K* keys) {
       ssd_keys.push_back(static_cast<int64_t>(keys[i]));
     } else {
       slots_.Release(location);
-      if (options_.ddr_mode()) cache_.Remove(location);
+      if (IsHot(location)) {
+        hot_cache_.Remove(location);
+      } else if (options_.ddr_mode()) {
+        cache_.Remove(location);
+      }
     }
   }
   if (!ssd_keys.empty()) {
@@ -748,7 +845,10 @@ int64_t Table::capacity() const {
 
 int64_t Table::memory_bytes() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
-  return map_.memory_bytes() + cache_.memory_bytes() + host_.memory_bytes() +
+  return map_.memory_bytes() + cache_.memory_bytes() + hot_cache_.memory_bytes() +
+         host_.memory_bytes() +
+         static_cast<int64_t>(hot_base_.capacity() * sizeof(uint32_t) +
+                              (hot_window_of_.capacity() + hot_leaving_.capacity()) * sizeof(int64_t)) +
          static_cast<int64_t>((scratch_keys_.capacity() + device_keys_.capacity() +
                                pending_rows_.capacity()) *
                               sizeof(int64_t)) +
@@ -771,6 +871,7 @@ TableStats Table::stats() const {
   TableStats s = stats_;
   s.device_keys = slots_.used();
   s.host_keys = host_.size();
+  s.hot_keys = hot_cache_.size();
   if (ssd_ != nullptr) {
     const SsdTierStats ssd = ssd_->stats();
     s.ssd_keys = ssd.rows;

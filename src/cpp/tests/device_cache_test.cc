@@ -67,6 +67,11 @@ TEST(DeviceCacheTest, MatchesReferenceModel) {
     int64_t pinned = 0;
     for (const auto& kv : last_used) pinned += kv.second == step;
     ASSERT_EQ(cache.PinnedIn(step), pinned);
+    if (iter % 500 == 0) {
+      std::list<int64_t> visited;
+      cache.ForEach([&](int64_t s) { visited.push_back(s); });
+      ASSERT_EQ(visited, order);  // least recently used first
+    }
   }
 }
 

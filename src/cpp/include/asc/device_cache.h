@@ -52,6 +52,13 @@ class DeviceCache {
   // Drops `slot` from the cache. Precondition: Contains(slot).
   void Remove(int64_t slot);
 
+  // Calls fn(slot) for every cached slot, least recently used first. fn must
+  // not change the cache. O(size()).
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (int64_t slot = next_[sentinel()]; slot != sentinel(); slot = next_[slot]) fn(slot);
+  }
+
   // Heap bytes held.
   int64_t memory_bytes() const;
 

@@ -23,6 +23,9 @@
 //     the device with one batched read per lookup, exactly like host rows
 //     (they appear in load_slots / load_rows) and are erased from SSD. A key
 //     is in exactly one tier at any time.
+//   Hot embedding (DDR/SSD mode, hot_capacity > 0): up to hot_capacity device
+//     slots hold "hot" keys, which are never victims of either device policy
+//     while they are hot; see TableOptions::hot_capacity.
 //
 // Thread-safety: every method may be called concurrently from any thread.
 // Readers (Find, FindRows, Locate, Snapshot, stats) share a lock; writers
@@ -99,7 +102,35 @@ struct TableOptions {
   // way a slot used by any lookup of the current step is never a victim in
   // that step, and choosing a victim costs O(1), so a lookup stays O(batch).
   DevicePolicy device_policy = DevicePolicy::kLru;
+  // Hot embedding: at most this many device slots hold hot keys, which are
+  // taken out of the victim order of the device tier (LRU list and LFU
+  // sampling alike), so a scan of cold keys cannot push them out.
+  // 0 (default) turns it off; otherwise in [1, device_capacity - 1] and only
+  // with a host tier (host_capacity > 0): in HBM mode nothing is evicted.
+  //   Which keys: a key on the device becomes hot on a lookup that brings its
+  //   count within the current window (lookups since the window began, read
+  //   from the LFU count device_freq_) to the hot threshold, while the hot set
+  //   has room. The threshold starts at 2 and adapts at each refresh.
+  //   Refresh: every hot_refresh_steps steps (on the step's first lookup), a
+  //   hot key looked up fewer than threshold times in the window that ends
+  //   leaves the hot set (it stays on the device, as the most recently used
+  //   slot of the previous step); then the threshold rises by a quarter when
+  //   more than hot_capacity keys reached it in that window and drops by a
+  //   quarter (not below 2) when fewer than hot_capacity / 2 did, so the set
+  //   follows the key distribution. A refresh costs O(hot keys), a lookup
+  //   O(1) per key more.
+  //   A step always fits: when a step needs more slots than the non-hot part
+  //   of the device has free or unpinned, the least recently used hot slots
+  //   not used in the step leave the hot set and become victims, so
+  //   PlanLookup fails with ResourceExhausted exactly when it would without
+  //   hot embedding (the step's unique keys exceed device_capacity). A slot
+  //   used in the current step is never a victim either way.
+  //   Erasing a hot key frees its slot and its place in the hot set.
+  int64_t hot_capacity = 0;
+  // Steps per hot-set window (see hot_capacity), [1, kMaxHotRefreshSteps].
+  int64_t hot_refresh_steps = 100;
 
+  static constexpr int64_t kMaxHotRefreshSteps = int64_t{1} << 30;
   static constexpr int64_t kMaxDim = 8192;
   static constexpr int64_t kMaxCapacity = int64_t{1} << 40;
   // Room for the embedding plus up to 15 optimizer-state columns of width dim.
@@ -107,6 +138,7 @@ struct TableOptions {
 
   bool ddr_mode() const { return host_capacity > 0; }
   bool ssd_mode() const { return ssd_capacity > 0; }
+  bool hot_mode() const { return hot_capacity > 0; }
   // row_width with 0 resolved to dim.
   int64_t effective_row_width() const { return row_width == 0 ? dim : row_width; }
 
@@ -146,8 +178,11 @@ struct TableStats {
   int64_t ssd_writes = 0;         // rows written to SSD
   int64_t ssd_bytes_read = 0;     // row bytes read from SSD
   int64_t ssd_bytes_written = 0;  // row bytes written to SSD
+  // Hot embedding (zero without it).
+  int64_t hot_keys = 0;  // keys in the hot set (current)
+  int64_t hot_hits = 0;  // looked-up keys found in a hot slot (part of hits)
 
-  static constexpr int kNumFields = 14;
+  static constexpr int kNumFields = 16;
   // (name, value) of every counter, in the one order the TF op, the Python
   // binding and TensorBoard summaries share.
   std::array<std::pair<const char*, int64_t>, kNumFields> Fields() const {
@@ -155,7 +190,8 @@ struct TableStats {
              {"misses", misses}, {"loads", loads}, {"evictions", evictions},
              {"new_keys", new_keys}, {"ssd_keys", ssd_keys}, {"ssd_loads", ssd_loads},
              {"demotions", demotions}, {"ssd_reads", ssd_reads}, {"ssd_writes", ssd_writes},
-             {"ssd_bytes_read", ssd_bytes_read}, {"ssd_bytes_written", ssd_bytes_written}}};
+             {"ssd_bytes_read", ssd_bytes_read}, {"ssd_bytes_written", ssd_bytes_written},
+             {"hot_keys", hot_keys}, {"hot_hits", hot_hits}}};
   }
 };
 
@@ -201,8 +237,9 @@ class Table {
   // Keys on the host tier come back to the device (their row is copied to
   // plan->load_rows and their host row freed); keys needing a slot take a free
   // one, else a slot not used in this step chosen by options().device_policy
-  // (least recently used, or sampled least frequently used), whose key moves
-  // to a host row reserved now and filled by CommitEvicted.
+  // (least recently used, or sampled least frequently used) among the slots
+  // not in the hot set (a hot slot only when no other is left), whose key
+  // moves to a host row reserved now and filled by CommitEvicted.
   // All or nothing; on error nothing changes (not even the step):
   //   FailedPrecondition: HBM-mode table, or the previous plan's evicted rows
   //     were not committed yet.
@@ -286,9 +323,20 @@ class Table {
   int64_t AllocateHostRow(int64_t key, uint32_t freq);
   void ReleaseHostRow(int64_t row);
   int64_t SampleDemotionVictim();
-  // The device slot to evict in `step` under options_.device_policy.
-  // Precondition: a cached slot not used in `step` exists.
+  // The device slot to evict in `step` under options_.device_policy, among
+  // the non-hot slots; when every one of them is used in `step`, the least
+  // recently used hot slot not used in `step`, which leaves the hot set.
+  // Precondition: a device slot not used in `step` exists.
   int64_t DeviceVictim(uint64_t step);
+  // Hot embedding. IsHot: whether device `slot` is in the hot set.
+  // UseDeviceSlot: records that the key on `slot` was looked up in `step`
+  // (device_freq_ already counts it; `arrived`: the key just took the slot),
+  // counting a hot hit or promoting the key when it qualifies. RefreshHot: on
+  // the first lookup of `step`, closes the window when `step` opens a new one.
+  bool IsHot(int64_t slot) const { return options_.hot_mode() && hot_cache_.Contains(slot); }
+  void UseDeviceSlot(int64_t slot, uint64_t step, bool arrived);
+  uint32_t HotScore(int64_t slot) const;
+  void RefreshHot(uint64_t step);
   uint64_t NextRandom();
 
   explicit Table(const TableOptions& options);
@@ -328,6 +376,15 @@ class Table {
   std::vector<float> ssd_rows_;
   std::unique_ptr<bool[]> ssd_found_;
   int64_t ssd_found_capacity_ = 0;
+  // Hot embedding only (empty otherwise). Every issued device slot is in
+  // exactly one of cache_ and hot_cache_.
+  DeviceCache hot_cache_;               // the hot slots, in LRU order
+  std::vector<uint32_t> hot_base_;      // device_freq_ before the slot's first lookup in...
+  std::vector<uint64_t> hot_window_of_;  // ...this window (stale: no lookup in the current one)
+  uint64_t hot_window_ = 0;             // current window: step / hot_refresh_steps
+  uint32_t hot_threshold_ = 2;          // window lookups that make a key hot
+  int64_t hot_reached_ = 0;             // keys that reached the threshold in this window
+  std::vector<int64_t> hot_leaving_;    // RefreshHot scratch
 };
 
 }  // namespace asc
