@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <string>
@@ -77,11 +78,9 @@ constexpr int kDeviceTries = 64;
 
 uint32_t Bump(uint32_t freq) { return freq == UINT32_MAX ? freq : freq + 1; }
 
-// Hot embedding: the threshold never drops below this many lookups per window
-// (a key must come back at least once to be hot), and moves by a quarter of
-// itself (at least 1) per refresh.
+// Hot embedding: the threshold never drops below this access count (a key
+// must come back at least once to be hot).
 constexpr uint32_t kMinHotThreshold = 2;
-uint32_t HotThresholdStep(uint32_t threshold) { return std::max<uint32_t>(1, threshold / 4); }
 
 }  // namespace
 
@@ -216,8 +215,7 @@ Table::Table(const TableOptions& options)
       device_keys_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)),
       device_freq_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)),
       hot_cache_(options.hot_mode() ? options.device_capacity : 0),
-      hot_base_(static_cast<size_t>(options.hot_mode() ? options.device_capacity : 0)),
-      hot_window_of_(static_cast<size_t>(options.hot_mode() ? options.device_capacity : 0)),
+      hot_flag_(static_cast<size_t>(options.hot_mode() ? options.device_capacity : 0)),
       hot_threshold_(kMinHotThreshold) {}
 
 Status Table::Create(const TableOptions& options, std::unique_ptr<Table>* out) {
@@ -252,12 +250,18 @@ void Table::ReleaseHostRow(int64_t row) {
   host_meta_[static_cast<size_t>(row)].held = false;
 }
 
-uint64_t Table::NextRandom() {  // splitmix64
-  uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ULL);
+namespace {
+
+inline uint64_t SplitMix64(uint64_t* state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
+
+}  // namespace
+
+uint64_t Table::NextRandom() { return SplitMix64(&rng_state_); }
 
 // A held host row not marked in this epoch with the lowest count among a few
 // random ones; marks it. Precondition: such a row exists. Sampling misses
@@ -292,7 +296,7 @@ int64_t Table::DeviceVictim(uint64_t step) {
     // Every non-hot slot is used in this step (the used ones form the MRU end
     // of cache_), so the precondition leaves a hot slot not used in it.
     const int64_t hot = hot_cache_.Victim(step);
-    hot_cache_.Remove(hot);
+    Unhot(hot);
     return hot;
   }
   if (options_.device_policy != DevicePolicy::kLfu) return lru;
@@ -300,7 +304,7 @@ int64_t Table::DeviceVictim(uint64_t step) {
   int64_t best = -1;
   // Lower count wins; on equal counts the less recently used slot.
   auto consider = [&](int64_t slot) {
-    if (!cache_.Contains(slot) || cache_.UsedIn(slot, step)) return false;
+    if (IsHot(slot) || !cache_.Contains(slot) || cache_.UsedIn(slot, step)) return false;
     if (best < 0) {
       best = slot;
       return true;
@@ -315,42 +319,33 @@ int64_t Table::DeviceVictim(uint64_t step) {
     for (int64_t slot = 0; slot < capacity; ++slot) consider(slot);
   } else {
     int sampled = 0;
+    // Inlined draws, scaled into [0, capacity) by a multiply (no division):
+    // with hot embedding most draws land on hot slots, so they must be cheap.
     for (int tries = 0; tries < kDeviceTries && sampled < kDeviceSamples; ++tries) {
-      if (consider(static_cast<int64_t>(NextRandom() % static_cast<uint64_t>(capacity)))) ++sampled;
+      const uint64_t r = SplitMix64(&rng_state_);
+      const auto slot = static_cast<int64_t>(
+          (static_cast<unsigned __int128>(r) * static_cast<uint64_t>(capacity)) >> 64);
+      if (consider(slot)) ++sampled;
     }
   }
   // With few unpinned slots sampling may find none but the LRU slot.
   return best >= 0 ? best : lru;
 }
 
-uint32_t Table::HotScore(int64_t slot) const {
-  const size_t s = static_cast<size_t>(slot);
-  if (hot_window_of_[s] != hot_window_) return 0;
-  // A saturated count no longer grows: treat the key as hot as can be.
-  return device_freq_[s] == UINT32_MAX ? UINT32_MAX : device_freq_[s] - hot_base_[s];
-}
-
-void Table::UseDeviceSlot(int64_t slot, uint64_t step, bool arrived) {
+void Table::UseDeviceSlot(int64_t slot, uint64_t step) {
   if (!options_.hot_mode()) {
     cache_.Touch(slot, step);
     return;
   }
-  const size_t s = static_cast<size_t>(slot);
-  if (arrived || hot_window_of_[s] != hot_window_) {
-    // First lookup of this key in the window: count from just before it.
-    hot_window_of_[s] = hot_window_;
-    hot_base_[s] = device_freq_[s] - 1;  // device_freq_ >= 1 once looked up
-  }
-  const uint32_t score = HotScore(slot);
-  // Scores grow by one per lookup, so each key is counted once per window.
-  if (score == hot_threshold_) ++hot_reached_;
-  if (hot_cache_.Contains(slot)) {
+  if (hot_flag_[static_cast<size_t>(slot)] != 0) {
     hot_cache_.Touch(slot, step);
     ++stats_.hot_hits;
-  } else if (score >= hot_threshold_ && hot_cache_.size() < options_.hot_capacity) {
+  } else if (device_freq_[static_cast<size_t>(slot)] >= hot_threshold_ &&
+             hot_cache_.size() < options_.hot_capacity) {
     // Used in this step either way, so pinned before and after the move: the
     // count of slots PlanLookup may still evict does not change.
     if (cache_.Contains(slot)) cache_.Remove(slot);
+    hot_flag_[static_cast<size_t>(slot)] = 1;
     hot_cache_.Touch(slot, step);
   } else {
     cache_.Touch(slot, step);
@@ -358,28 +353,36 @@ void Table::UseDeviceSlot(int64_t slot, uint64_t step, bool arrived) {
 }
 
 void Table::RefreshHot(uint64_t step) {
-  const uint64_t window = step / static_cast<uint64_t>(options_.hot_refresh_steps);
+  const uint64_t window_steps = static_cast<uint64_t>(options_.hot_refresh_steps);
+  const uint64_t window = step / window_steps;
   if (!options_.hot_mode() || window == hot_window_) return;
+  hot_window_ = window;
+  // The threshold: the hot_capacity-th largest count of the device keys.
+  hot_counts_.clear();
+  for (int64_t slot = 0; slot < slots_.capacity(); ++slot) {
+    if (IsHot(slot) || cache_.Contains(slot)) {
+      hot_counts_.push_back(device_freq_[static_cast<size_t>(slot)]);
+    }
+  }
+  const size_t rank = static_cast<size_t>(options_.hot_capacity) - 1;
+  hot_threshold_ = kMinHotThreshold;
+  if (hot_counts_.size() > rank) {
+    std::nth_element(hot_counts_.begin(), hot_counts_.begin() + static_cast<ptrdiff_t>(rank),
+                     hot_counts_.end(), std::greater<uint32_t>());
+    hot_threshold_ = std::max(kMinHotThreshold, hot_counts_[rank]);
+  }
   hot_leaving_.clear();
   hot_cache_.ForEach([&](int64_t slot) {
-    if (HotScore(slot) < hot_threshold_) hot_leaving_.push_back(slot);
+    const bool idle = hot_cache_.LastUsed(slot) + window_steps < step;
+    if (idle || device_freq_[static_cast<size_t>(slot)] < hot_threshold_) hot_leaving_.push_back(slot);
   });
   // Called before any slot is used in `step`: stamped with the previous step,
   // the leaving slots stay unpinned (PlanLookup's count of evictable slots
   // holds) and become the most recently used of cache_.
   for (int64_t slot : hot_leaving_) {
-    hot_cache_.Remove(slot);
+    Unhot(slot);
     cache_.Touch(slot, step - 1);
   }
-  if (hot_reached_ > options_.hot_capacity) {
-    hot_threshold_ = hot_threshold_ > UINT32_MAX - HotThresholdStep(hot_threshold_)
-                         ? UINT32_MAX
-                         : hot_threshold_ + HotThresholdStep(hot_threshold_);
-  } else if (hot_reached_ < options_.hot_capacity / 2) {
-    hot_threshold_ = std::max(kMinHotThreshold, hot_threshold_ - HotThresholdStep(hot_threshold_));
-  }
-  hot_reached_ = 0;
-  hot_window_ = window;
 }
 
 template <typename K>
@@ -629,7 +632,7 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
   for (int64_t i = 0; i < n; ++i) {
     if (IsDeviceSlot(slots[i])) {
       device_freq_[static_cast<size_t>(slots[i])] = Bump(device_freq_[static_cast<size_t>(slots[i])]);
-      UseDeviceSlot(slots[i], step, /*arrived=*/false);
+      UseDeviceSlot(slots[i], step);
       is_new[i] = false;
       ++hits;
     }
@@ -679,7 +682,7 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
     is_new[i] = location == KeySlotMap::kNoSlot;
     device_keys_[static_cast<size_t>(slot)] = keys[i];
     device_freq_[static_cast<size_t>(slot)] = freq;
-    UseDeviceSlot(slot, step, /*arrived=*/true);
+    UseDeviceSlot(slot, step);
     update_keys[updates] = keys[i];
     update_locations[updates++] = slot;
     slots[i] = slot;
@@ -807,7 +810,7 @@ int64_t Table::Erase(int64_t n, const K* keys) {
     } else {
       slots_.Release(location);
       if (IsHot(location)) {
-        hot_cache_.Remove(location);
+        Unhot(location);
       } else if (options_.ddr_mode()) {
         cache_.Remove(location);
       }
@@ -847,8 +850,8 @@ int64_t Table::memory_bytes() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   return map_.memory_bytes() + cache_.memory_bytes() + hot_cache_.memory_bytes() +
          host_.memory_bytes() +
-         static_cast<int64_t>(hot_base_.capacity() * sizeof(uint32_t) +
-                              (hot_window_of_.capacity() + hot_leaving_.capacity()) * sizeof(int64_t)) +
+         static_cast<int64_t>(hot_flag_.capacity() + hot_counts_.capacity() * sizeof(uint32_t) +
+                              hot_leaving_.capacity() * sizeof(int64_t)) +
          static_cast<int64_t>((scratch_keys_.capacity() + device_keys_.capacity() +
                                pending_rows_.capacity()) *
                               sizeof(int64_t)) +

@@ -174,6 +174,8 @@ PYBIND11_MODULE(_libasc, m) {
   m.doc() = "libasc: key->slot tables of mx_rec (process-wide registry)";
   m.attr("MAX_DIM") = asc::TableOptions::kMaxDim;
   m.attr("MAX_CAPACITY") = asc::TableOptions::kMaxCapacity;
+  m.attr("HOT_REFRESH_STEPS") = asc::TableOptions{}.hot_refresh_steps;
+  m.attr("MAX_HOT_REFRESH_STEPS") = asc::TableOptions::kMaxHotRefreshSteps;
   m.def("create_table", &CreateTable, py::arg("name"), py::arg("key_type"), py::arg("dim"),
         py::arg("device_capacity"), py::arg("dynamic_expansion") = false,
         py::arg("growth_factor") = 2.0, py::arg("host_capacity") = 0, py::arg("row_width") = 0,

@@ -198,36 +198,41 @@ TEST(HotEmbeddingTest, EraseUnpinsTheKey) {
   EXPECT_EQ(t->stats().device_keys, 4);
 }
 
-// Windows of 10 steps: a hot key not looked up enough in a window leaves the
-// set at the next refresh (staying on the device), and the threshold rises
-// when many keys reach it and falls back when few do.
+// Refreshes every 10 steps: the threshold becomes the hot_capacity-th largest
+// count on the device, hot keys below it or idle for a whole window leave the
+// set (not the device), and qualifying keys join on their next lookup.
 TEST(HotEmbeddingTest, RefreshFollowsTheDistribution) {
   auto t = MakeTable(Options(/*device=*/16, /*host=*/100, /*hot=*/2, DevicePolicy::kLru,
                              /*refresh=*/10));
-  // Steps 1..9 (window 0): keys 1..6 every step, so 6 keys reach the
-  // threshold 2 (> 2 = hot_capacity); 1 and 2 got the room.
-  for (int step = 1; step <= 9; ++step) ASSERT_TRUE(Plan(t.get(), Range(1, 7)).status.ok());
-  ASSERT_EQ(t->stats().hot_keys, 2);
-  // Window 1 (steps 10..19): only key 1; key 2 leaves at step 20. The
-  // threshold is 3 now: 3..6 stay out although looked up again.
-  for (int step = 10; step <= 19; ++step) ASSERT_TRUE(Plan(t.get(), {1}).status.ok());
-  ASSERT_TRUE(Plan(t.get(), {3, 4}).status.ok());  // step 20: 2 leaves; score 1 each
-  EXPECT_EQ(t->stats().hot_keys, 1);
-  EXPECT_EQ(TierOf(*t, 2), kTierDevice);  // left the hot set, not the device
-  ASSERT_TRUE(Plan(t.get(), {3, 4}).status.ok());  // score 2 < 3
-  EXPECT_EQ(t->stats().hot_keys, 1);
-  ASSERT_TRUE(Plan(t.get(), {3, 4}).status.ok());  // score 3: 3 takes the room
-  EXPECT_EQ(t->stats().hot_keys, 2);
-  // Window 2 (steps 20..29) had 2 keys reach 3 and window 3 (30..39) none:
-  // 2 is not below hot_capacity / 2 = 1, 0 is, so from step 40 on the
-  // threshold is 2 again. Key 1 (idle in window 2) left the set at step 30,
-  // key 3 (idle in window 3) at step 40.
-  for (int step = 23; step <= 40; ++step) ASSERT_TRUE(Plan(t.get(), {}).status.ok());
-  EXPECT_EQ(t->stats().hot_keys, 0);
-  ASSERT_TRUE(Plan(t.get(), {5}).status.ok());
-  EXPECT_EQ(t->stats().hot_keys, 0);
-  ASSERT_TRUE(Plan(t.get(), {5}).status.ok());  // score 2 = threshold
-  EXPECT_EQ(t->stats().hot_keys, 1);
+  auto hot_keys = [&] { return t->stats().hot_keys; };
+  ASSERT_TRUE(Plan(t.get(), Range(1, 7)).status.ok());  // step 1: counts 1
+  ASSERT_TRUE(Plan(t.get(), Range(1, 7)).status.ok());  // step 2: count 2 = threshold
+  EXPECT_EQ(hot_keys(), 2);                              // 1 and 2 got the room
+  for (int step = 3; step <= 9; ++step) ASSERT_TRUE(Plan(t.get(), {3, 4}).status.ok());
+  // Step 10: threshold = 2nd largest count = 9 (keys 3, 4); 1 and 2 leave.
+  ASSERT_TRUE(Plan(t.get(), {3}).status.ok());
+  EXPECT_EQ(hot_keys(), 1);
+  EXPECT_EQ(TierOf(*t, 1), kTierDevice);
+  EXPECT_EQ(TierOf(*t, 2), kTierDevice);
+  ASSERT_TRUE(Plan(t.get(), {1, 4}).status.ok());  // step 11: 1 at count 3 stays out
+  EXPECT_EQ(hot_keys(), 2);
+  // Only 3 from step 12 on: at step 20, 4 (count 10 = threshold) was idle for
+  // 9 steps and stays; at step 30 it leaves, and returns on its next lookup.
+  for (int step = 12; step <= 29; ++step) ASSERT_TRUE(Plan(t.get(), {3}).status.ok());
+  EXPECT_EQ(hot_keys(), 2);
+  ASSERT_TRUE(Plan(t.get(), {}).status.ok());  // step 30
+  EXPECT_EQ(hot_keys(), 1);
+  EXPECT_EQ(TierOf(*t, 4), kTierDevice);
+  ASSERT_TRUE(Plan(t.get(), {4}).status.ok());  // step 31
+  EXPECT_EQ(hot_keys(), 2);
+  // Without 3 and 4 the threshold falls back to 2 at the refresh of step 40.
+  const std::vector<int64_t> gone = {3, 4};
+  ASSERT_EQ(t->Erase<int64_t>(2, gone.data()), 2);
+  ASSERT_TRUE(Plan(t.get(), {1}).status.ok());  // step 32: count 4 < 10
+  EXPECT_EQ(hot_keys(), 0);
+  for (int step = 33; step <= 40; ++step) ASSERT_TRUE(Plan(t.get(), {}).status.ok());
+  ASSERT_TRUE(Plan(t.get(), {1}).status.ok());  // step 41: count 5 >= 2
+  EXPECT_EQ(hot_keys(), 1);
 }
 
 // A refresh runs on the first lookup of a step, before it picks victims: the

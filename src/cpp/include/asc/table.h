@@ -107,18 +107,21 @@ struct TableOptions {
   // sampling alike), so a scan of cold keys cannot push them out.
   // 0 (default) turns it off; otherwise in [1, device_capacity - 1] and only
   // with a host tier (host_capacity > 0): in HBM mode nothing is evicted.
-  //   Which keys: a key on the device becomes hot on a lookup that brings its
-  //   count within the current window (lookups since the window began, read
-  //   from the LFU count device_freq_) to the hot threshold, while the hot set
-  //   has room. The threshold starts at 2 and adapts at each refresh.
-  //   Refresh: every hot_refresh_steps steps (on the step's first lookup), a
-  //   hot key looked up fewer than threshold times in the window that ends
-  //   leaves the hot set (it stays on the device, as the most recently used
-  //   slot of the previous step); then the threshold rises by a quarter when
-  //   more than hot_capacity keys reached it in that window and drops by a
-  //   quarter (not below 2) when fewer than hot_capacity / 2 did, so the set
-  //   follows the key distribution. A refresh costs O(hot keys), a lookup
-  //   O(1) per key more.
+  //   Which keys: a key becomes hot when it is looked up (or loaded) with an
+  //   access count (the LFU count device_freq_: lookups since it was first
+  //   seen, carried across tiers) at or above the hot threshold while the hot
+  //   set has room. The threshold starts at 2.
+  //   Refresh: every hot_refresh_steps steps (on the step's first lookup) the
+  //   threshold becomes the hot_capacity-th largest count among the keys on
+  //   the device (at least 2), and a hot key leaves the hot set when its
+  //   count is below it or it was not looked up in the last
+  //   hot_refresh_steps steps (it stays on the device, as the most recently
+  //   used slot of the previous step). So the set converges to the most
+  //   looked-up keys and drops keys that went idle (counts never decay, so
+  //   idleness is what lets a shifted distribution replace the set). A
+  //   refresh costs O(device_capacity) (a selection over the device counts),
+  //   i.e. O(device_capacity / hot_refresh_steps) per step amortised; a
+  //   lookup costs O(1) per key more.
   //   A step always fits: when a step needs more slots than the non-hot part
   //   of the device has free or unpinned, the least recently used hot slots
   //   not used in the step leave the hot set and become victims, so
@@ -127,8 +130,11 @@ struct TableOptions {
   //   used in the current step is never a victim either way.
   //   Erasing a hot key frees its slot and its place in the hot set.
   int64_t hot_capacity = 0;
-  // Steps per hot-set window (see hot_capacity), [1, kMaxHotRefreshSteps].
-  int64_t hot_refresh_steps = 100;
+  // Steps between hot-set refreshes, also how long a hot key may go without
+  // a lookup (see hot_capacity), [1, kMaxHotRefreshSteps]. Shorter follows a
+  // changing distribution faster but drops keys looked up less often than
+  // once per window; the default measured best on Zipf ids (BENCHMARKS.md).
+  int64_t hot_refresh_steps = 300;
 
   static constexpr int64_t kMaxHotRefreshSteps = int64_t{1} << 30;
   static constexpr int64_t kMaxDim = 8192;
@@ -328,14 +334,20 @@ class Table {
   // recently used hot slot not used in `step`, which leaves the hot set.
   // Precondition: a device slot not used in `step` exists.
   int64_t DeviceVictim(uint64_t step);
-  // Hot embedding. IsHot: whether device `slot` is in the hot set.
-  // UseDeviceSlot: records that the key on `slot` was looked up in `step`
-  // (device_freq_ already counts it; `arrived`: the key just took the slot),
-  // counting a hot hit or promoting the key when it qualifies. RefreshHot: on
-  // the first lookup of `step`, closes the window when `step` opens a new one.
-  bool IsHot(int64_t slot) const { return options_.hot_mode() && hot_cache_.Contains(slot); }
-  void UseDeviceSlot(int64_t slot, uint64_t step, bool arrived);
-  uint32_t HotScore(int64_t slot) const;
+  // Hot embedding. IsHot: whether device `slot` is in the hot set. Unhot:
+  // takes a hot slot out of the set (the caller gives it a place).
+  // UseDeviceSlot: records that the key on `slot` (device_freq_ already
+  // counts this lookup) was looked up in `step`, counting a hot hit or
+  // promoting the key when it qualifies. RefreshHot: on the first lookup of
+  // `step`, refreshes the threshold and the set when `step` opens a window.
+  bool IsHot(int64_t slot) const {
+    return options_.hot_mode() && hot_flag_[static_cast<size_t>(slot)] != 0;
+  }
+  void Unhot(int64_t slot) {
+    hot_flag_[static_cast<size_t>(slot)] = 0;
+    hot_cache_.Remove(slot);
+  }
+  void UseDeviceSlot(int64_t slot, uint64_t step);
   void RefreshHot(uint64_t step);
   uint64_t NextRandom();
 
@@ -378,13 +390,14 @@ class Table {
   int64_t ssd_found_capacity_ = 0;
   // Hot embedding only (empty otherwise). Every issued device slot is in
   // exactly one of cache_ and hot_cache_.
-  DeviceCache hot_cache_;               // the hot slots, in LRU order
-  std::vector<uint32_t> hot_base_;      // device_freq_ before the slot's first lookup in...
-  std::vector<uint64_t> hot_window_of_;  // ...this window (stale: no lookup in the current one)
-  uint64_t hot_window_ = 0;             // current window: step / hot_refresh_steps
-  uint32_t hot_threshold_ = 2;          // window lookups that make a key hot
-  int64_t hot_reached_ = 0;             // keys that reached the threshold in this window
-  std::vector<int64_t> hot_leaving_;    // RefreshHot scratch
+  DeviceCache hot_cache_;             // the hot slots, in LRU order
+  // 1 for a hot slot: a compact copy of hot_cache_.Contains, so the many
+  // membership tests (LFU sampling draws mostly hot slots) stay in cache.
+  std::vector<uint8_t> hot_flag_;
+  uint64_t hot_window_ = 0;           // current window: step / hot_refresh_steps
+  uint32_t hot_threshold_ = 2;        // access count that makes a key hot
+  std::vector<uint32_t> hot_counts_;  // RefreshHot scratch: counts of the device keys
+  std::vector<int64_t> hot_leaving_;  // RefreshHot scratch
 };
 
 }  // namespace asc
