@@ -210,7 +210,10 @@ Table::Table(const TableOptions& options)
       row_width_(options.effective_row_width()),
       map_(std::min(options.device_capacity + options.host_capacity, kMaxPresizedKeys)),
       slots_(options.device_capacity),
-      cache_(options.ddr_mode() ? options.device_capacity : 0),
+      // LFU draws victims among the cached slots; with hot slots out of cache_
+      // most random slots would be hot, so the hot LFU table draws members.
+      cache_(options.ddr_mode() ? options.device_capacity : 0,
+             options.hot_mode() && options.device_policy == DevicePolicy::kLfu),
       host_(row_width_, options.host_capacity),
       device_keys_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)),
       device_freq_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)),
@@ -319,13 +322,15 @@ int64_t Table::DeviceVictim(uint64_t step) {
     for (int64_t slot = 0; slot < capacity; ++slot) consider(slot);
   } else {
     int sampled = 0;
-    // Inlined draws, scaled into [0, capacity) by a multiply (no division):
-    // with hot embedding most draws land on hot slots, so they must be cheap.
+    // Hot embedding: draw among the members of cache_ (never hot ones), not
+    // among all slots, most of which may be hot. Draws are scaled into range
+    // by a multiply (no division).
+    const bool members = options_.hot_mode();
+    const uint64_t range = static_cast<uint64_t>(members ? cache_.size() : capacity);
     for (int tries = 0; tries < kDeviceTries && sampled < kDeviceSamples; ++tries) {
-      const uint64_t r = SplitMix64(&rng_state_);
-      const auto slot = static_cast<int64_t>(
-          (static_cast<unsigned __int128>(r) * static_cast<uint64_t>(capacity)) >> 64);
-      if (consider(slot)) ++sampled;
+      const auto i = static_cast<int64_t>(
+          (static_cast<unsigned __int128>(SplitMix64(&rng_state_)) * range) >> 64);
+      if (consider(members ? cache_.Member(i) : i)) ++sampled;
     }
   }
   // With few unpinned slots sampling may find none but the LRU slot.
