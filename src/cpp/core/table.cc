@@ -305,9 +305,10 @@ int64_t Table::DeviceVictim(uint64_t step) {
   if (options_.device_policy != DevicePolicy::kLfu) return lru;
   const int64_t capacity = cache_.capacity();
   int64_t best = -1;
-  // Lower count wins; on equal counts the less recently used slot.
-  auto consider = [&](int64_t slot) {
-    if (IsHot(slot) || !cache_.Contains(slot) || cache_.UsedIn(slot, step)) return false;
+  // Lower count wins; on equal counts the less recently used slot. Hot slots
+  // are not in cache_. `cached`: the caller knows cache_ holds the slot.
+  auto consider = [&](int64_t slot, bool cached = false) {
+    if ((!cached && !cache_.Contains(slot)) || cache_.UsedIn(slot, step)) return false;
     if (best < 0) {
       best = slot;
       return true;
@@ -317,7 +318,7 @@ int64_t Table::DeviceVictim(uint64_t step) {
     if (f < bf || (f == bf && cache_.LastUsed(slot) < cache_.LastUsed(best))) best = slot;
     return true;
   };
-  consider(lru);  // a free extra candidate, and the fallback
+  consider(lru, true);  // a free extra candidate, and the fallback
   if (capacity <= kDeviceSamples) {
     for (int64_t slot = 0; slot < capacity; ++slot) consider(slot);
   } else {
@@ -330,7 +331,7 @@ int64_t Table::DeviceVictim(uint64_t step) {
     for (int tries = 0; tries < kDeviceTries && sampled < kDeviceSamples; ++tries) {
       const auto i = static_cast<int64_t>(
           (static_cast<unsigned __int128>(SplitMix64(&rng_state_)) * range) >> 64);
-      if (consider(members ? cache_.Member(i) : i)) ++sampled;
+      if (members ? consider(cache_.Member(i), true) : consider(i)) ++sampled;
     }
   }
   // With few unpinned slots sampling may find none but the LRU slot.
