@@ -145,6 +145,21 @@ def test_init_twice():
     (dict(default_value=[1.0, 2.0]), r"default_value must be a scalar or have shape \[4\]"),
     (dict(emb_initializer=3), "emb_initializer must be a TF initializer"),
     (dict(name=""), "name must be a non-empty string"),
+    (dict(hot_embedding=True), "hot_embedding=True needs a host tier: host_vocabulary_size must "
+     "be > 0"),
+    (dict(hot_embedding="yes", host_vocabulary_size=20), "hot_embedding must be a bool"),
+    (dict(hot_vocabulary_size=3), "hot_vocabulary_size is only used with hot_embedding=True"),
+    (dict(hot_embedding=True, host_vocabulary_size=20, hot_vocabulary_size=10),
+     r"hot_vocabulary_size must be in \[1, 9\], got 10"),
+    (dict(hot_embedding=True, host_vocabulary_size=20, hot_vocabulary_size=0),
+     r"hot_vocabulary_size must be in \[1, 9\], got 0"),
+    (dict(hot_embedding=True, host_vocabulary_size=20, hot_vocabulary_size=2.5),
+     "hot_vocabulary_size must be an integer"),
+    (dict(hot_embedding=True, host_vocabulary_size=20, device_vocabulary_size=1),
+     "hot_embedding=True needs device_vocabulary_size >= 2"),
+    (dict(hot_refresh_steps=10), "hot_refresh_steps is only used with hot_embedding=True"),
+    (dict(hot_embedding=True, host_vocabulary_size=20, hot_refresh_steps=0),
+     r"hot_refresh_steps must be in \[1, 1073741824\], got 0"),
 ])
 def test_other_create_table_arguments(existing, kwargs, match):
     args = dict(key_dtype=tf.int64, dim=4, name="t", device_vocabulary_size=10)

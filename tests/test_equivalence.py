@@ -59,7 +59,7 @@ OPTIMIZERS = {
 
 
 def run_mx_rec(opt_name, batches, device_a=512, device_b=256, expansion=False, use_dynamic=True,
-               host_a=0, host_b=0, ssd_a=0, ssd_b=0, ssd_path=None):
+               host_a=0, host_b=0, ssd_a=0, ssd_b=0, ssd_path=None, hot=False):
     """Trains on mx_rec tables; returns losses, initial and final rows per key."""
     init(use_dynamic=use_dynamic, use_dynamic_expansion=expansion)
     tf.compat.v1.set_random_seed(3)
@@ -67,10 +67,14 @@ def run_mx_rec(opt_name, batches, device_a=512, device_b=256, expansion=False, u
     init_fn = tf.compat.v1.random_uniform_initializer(-0.5, 0.5, seed=11)
     # Created before the tables, as tables with a host tier require.
     sparse_opt = OPTIMIZERS[opt_name][0]()
+    # Refreshes every 50 steps, so hot keys also leave the set mid-run.
+    hot_kw = dict(hot_embedding=True, hot_refresh_steps=50) if hot else {}
     ta = create_table(tf.int64, mh.DIM, "a", init_fn, device_a, host_vocabulary_size=host_a,
-                      ssd_vocabulary_size=ssd_a, ssd_data_path=ssd_path if ssd_a else None)
+                      ssd_vocabulary_size=ssd_a, ssd_data_path=ssd_path if ssd_a else None,
+                      **hot_kw)
     tb = create_table(tf.int32, mh.DIM, "b", init_fn, device_b, host_vocabulary_size=host_b,
-                      ssd_vocabulary_size=ssd_b, ssd_data_path=ssd_path if ssd_b else None)
+                      ssd_vocabulary_size=ssd_b, ssd_data_path=ssd_path if ssd_b else None,
+                      **hot_kw)
     kw = {} if use_dynamic else dict(send_count=mh.BATCH * 3)
     e1 = sparse_lookup(ta, ph["f1"], **kw)
     e2 = sparse_lookup(ta, ph["f2"], **kw)
@@ -230,6 +234,19 @@ def test_ddr_mode_with_a_small_device_cache_matches_dense(opt_name, fresh_graph)
                         host_a=4000, host_b=1500)
     check_tiered_run(opt_name, batches, keys_a, keys_b, tiered,
                      dict(evictions=200, loads=100, host_keys=0))
+
+
+@pytest.mark.parametrize("opt_name", ["adagrad", "lazy_adam"])
+def test_ddr_mode_with_hot_embedding_matches_dense(opt_name, fresh_graph):
+    """As above with 3/4 of the device rows for pinned hot keys: the hot set
+    fills, serves hits, is refreshed, and gives rows back to steps that need
+    them; training is unchanged."""
+    keys_a, keys_b, batches = mh.make_data(**TIERED_DATA)
+    unique_a, unique_b = step_unique(batches)
+    tiered = run_mx_rec(opt_name, batches, device_a=2 * unique_a, device_b=2 * unique_b,
+                        host_a=4000, host_b=1500, hot=True)
+    check_tiered_run(opt_name, batches, keys_a, keys_b, tiered,
+                     dict(evictions=200, loads=100, hot_keys=0, hot_hits=1000))
 
 
 @pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))

@@ -10,12 +10,12 @@ from mx_rec.optimizers import adagrad, lazy_adam
 from mx_rec.util.initialize import init
 
 
-def train_table(device, host, keys_per_step, steps=1):
+def train_table(device, host, keys_per_step, steps=1, **table_kw):
     """A DDR table trained with Adagrad on the given key batches; returns the pieces."""
     init()
     opt = adagrad.create_hash_optimizer(0.1)
     table = create_table(tf.int64, 4, "t", tf.compat.v1.random_uniform_initializer(-1, 1, seed=1),
-                         device, host_vocabulary_size=host)
+                         device, host_vocabulary_size=host, **table_kw)
     ids = tf.compat.v1.placeholder(tf.int64, [None])
     emb = sparse_lookup(table, ids)
     step = opt.minimize(tf.reduce_sum(tf.square(emb)))
@@ -107,11 +107,12 @@ def test_counters_as_tensorboard_summaries(tmp_path):
     for name in tier_stats.STAT_NAMES:
         assert values[f"mx_rec/t/{name}"] == stats[name], name
     assert values["mx_rec/t/device_hit_rate"] == pytest.approx(2 / 12)
+    assert values["mx_rec/t/hot_hit_rate"] == 0.0
     writer = tf.compat.v1.summary.FileWriter(str(tmp_path))
     writer.add_summary(serialized, 3)
     writer.close()
     assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
-    assert len(summaries) == len(tier_stats.STAT_NAMES) + 1
+    assert len(summaries) == len(tier_stats.STAT_NAMES) + 2
     sess.close()
 
 
@@ -180,13 +181,15 @@ def test_ssd_path_that_is_a_file(tmp_path):
                      ssd_data_path=str(afile))
 
 
-@pytest.mark.parametrize("policy, hot_stay", [("LRU", False), ("LFU", True)])
-def test_cache_policy(policy, hot_stay):
-    """Hot keys survive a scan of one-off keys under LFU, not under LRU."""
+@pytest.mark.parametrize("policy, hot_embedding, hot_stay",
+                         [("LRU", False, False), ("LFU", False, True), ("LRU", True, True)])
+def test_cache_policy(policy, hot_embedding, hot_stay):
+    """Frequent keys survive a scan of one-off keys under LFU or pinned hot, not
+    under plain LRU."""
     init()
     opt = adagrad.create_hash_optimizer(0.1)
     table = create_table(tf.int64, 4, "t", None, 8, host_vocabulary_size=200,
-                         cache_policy=policy)
+                         cache_policy=policy, hot_embedding=hot_embedding)
     ids = tf.compat.v1.placeholder(tf.int64, [None])
     step = opt.minimize(tf.reduce_sum(sparse_lookup(table, ids)))
     with tf.compat.v1.Session() as sess:
@@ -197,6 +200,60 @@ def test_cache_policy(policy, hot_stay):
             sess.run(step, {ids: [k, k + 1]})
     on_device = _libasc.locate("t", np.array([1, 2, 3, 4], np.int64)) == 0
     assert on_device.all() == hot_stay
+    assert table.hot_vocabulary_size == (6 if hot_embedding else 0)  # default: 3/4 of 8 rows
+    assert table.stats()["hot_keys"] == (4 if hot_embedding else 0)
+
+
+def test_hot_embedding_counters_and_hit_rate():
+    """Hand-checked on 4 device rows, 2 of them for hot keys."""
+    from mx_rec.core import tier_stats
+    table, ids, emb, step, sess = train_table(device=4, host=50, keys_per_step=3,
+                                              hot_embedding=True, hot_vocabulary_size=2)
+    assert table.hot_vocabulary_size == 2
+    summaries = tier_stats.add_summaries()
+    merged = tf.compat.v1.summary.merge_all()
+    # 1, 2 turn hot on their second lookup; 3 qualifies when the set is full;
+    # then 4 takes the free row and 5 evicts 3, the one row neither hot nor used.
+    for batch in ([1, 2, 3], [1, 2], [1, 2, 3], [1, 4, 5]):
+        sess.run(step, {ids: batch})
+    stats = table.stats()
+    assert (stats["hits"], stats["misses"], stats["evictions"]) == (6, 5, 1)
+    assert (stats["hot_keys"], stats["hot_hits"]) == (2, 3)
+    np.testing.assert_array_equal(_libasc.locate("t", np.array([1, 2, 3], np.int64)), [0, 0, 1])
+    assert tier_stats.hit_rates(stats) == pytest.approx(
+        {"device_hit_rate": 6 / 11, "hot_hit_rate": 3 / 11})
+    values = {v.tag: v.simple_value
+              for v in tf.compat.v1.Summary.FromString(sess.run(merged)).value}
+    assert values["mx_rec/t/hot_keys"] == 2 and values["mx_rec/t/hot_hits"] == 3
+    assert values["mx_rec/t/hot_hit_rate"] == pytest.approx(3 / 11)
+    assert len(summaries) == len(tier_stats.STAT_NAMES) + 2
+    sess.close()
+
+
+@pytest.mark.parametrize("refresh, hot_left", [(None, 2), (2, 1)])
+def test_hot_refresh_steps(refresh, hot_left):
+    """Hot keys idle for more than hot_refresh_steps steps leave the hot set:
+    with 2, keys 1 and 2 leave at step 6 and 5 takes their room."""
+    table, ids, emb, step, sess = train_table(device=8, host=50, keys_per_step=2,
+                                              hot_embedding=True, hot_vocabulary_size=2,
+                                              hot_refresh_steps=refresh)
+    assert table.hot_refresh_steps == (refresh or 300)
+    for batch in ([1, 2], [1, 2], [5], [5], [5], [5]):
+        sess.run(step, {ids: batch})
+    assert table.stats()["hot_keys"] == hot_left
+    sess.close()
+
+
+def test_hot_capacity_checked_by_the_binding_too():
+    with pytest.raises(ValueError, match=r"hot_capacity \(hot_vocabulary_size\) > 0 needs a host "
+                                         r"tier"):
+        _libasc.create_table(name="raw", key_type="int64", dim=4, device_capacity=8,
+                             hot_capacity=2)
+    with pytest.raises(ValueError, match=r"hot_capacity \(hot_vocabulary_size\) must be in "
+                                         r"\[0, 7\]"):
+        _libasc.create_table(name="raw", key_type="int64", dim=4, device_capacity=8,
+                             host_capacity=16, hot_capacity=8)
+    assert not _libasc.has_table("raw")
 
 
 def test_cache_policy_must_be_known():

@@ -13,9 +13,13 @@ from mx_rec.core.sparse_table import SparseTable
 from mx_rec.graph import pending
 from mx_rec.libasc import _libasc
 from mx_rec.util.initialize import get_config
-from mx_rec.util.validation import check_int
+from mx_rec.util.validation import check_bool, check_int
 
 _KEY_DTYPES = (tf.int32, tf.int64)
+# Device rows hot_embedding=True may pin when hot_vocabulary_size is not given.
+# bench/hot_bench.py on Zipf ids (BENCHMARKS.md): swaps -6/-12/-16/-18% at
+# 0.25/0.5/0.75/0.9; 0.75 keeps a quarter of the rows for the LRU part.
+HOT_DEFAULT_FRACTION = 0.75
 
 
 def _as_key_dtype(key_dtype):
@@ -71,9 +75,36 @@ def _check_ssd(ssd_vocabulary_size, ssd_data_path, host_vocabulary_size):
     return [os.path.abspath(os.fspath(p)) for p in paths]
 
 
+def _check_hot(hot_embedding, hot_vocabulary_size, hot_refresh_steps, device_vocabulary_size,
+               host_vocabulary_size):
+    """(hot rows, refresh steps) of the table; hot rows 0: hot embedding off."""
+    check_bool("hot_embedding", hot_embedding)
+    if not hot_embedding:
+        for arg, value in (("hot_vocabulary_size", hot_vocabulary_size),
+                           ("hot_refresh_steps", hot_refresh_steps)):
+            if value is not None:
+                raise ValueError(f"{arg} is only used with hot_embedding=True")
+        return 0, _libasc.HOT_REFRESH_STEPS
+    if not host_vocabulary_size:
+        raise ValueError("hot_embedding=True needs a host tier: host_vocabulary_size must be > 0 "
+                         "(without one every key stays on the device)")
+    if device_vocabulary_size < 2:
+        raise ValueError("hot_embedding=True needs device_vocabulary_size >= 2: hot keys may "
+                         "take at most device_vocabulary_size - 1 rows")
+    if hot_vocabulary_size is None:
+        rows = max(1, int(device_vocabulary_size * HOT_DEFAULT_FRACTION))
+    else:
+        rows = check_int("hot_vocabulary_size", hot_vocabulary_size, 1, device_vocabulary_size - 1)
+    if hot_refresh_steps is None:
+        return rows, _libasc.HOT_REFRESH_STEPS
+    return rows, check_int("hot_refresh_steps", hot_refresh_steps, 1,
+                           _libasc.MAX_HOT_REFRESH_STEPS)
+
+
 def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_size=None,
                  host_vocabulary_size=0, ssd_vocabulary_size=0, ssd_data_path=None,
-                 default_value=0.0, cache_policy="LRU"):
+                 default_value=0.0, cache_policy="LRU", hot_embedding=False,
+                 hot_vocabulary_size=None, hot_refresh_steps=None):
     """Creates an embedding table whose vocabulary is not fixed in advance.
 
     Args:
@@ -98,6 +129,30 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
       cache_policy: which device row gives way when a key needs one (DDR/SSD
         modes): "LRU" (least recently used) or "LFU" (least frequently used,
         sampled). Rows used by the current step never give way.
+      hot_embedding: DDR/SSD modes: when True, the most looked-up keys are
+        pinned in the device tier ("hot"): the cache policy never picks their
+        rows, so bursts of rarer keys cannot push them out. A key becomes hot
+        when it is looked up with a lookup count (counted since the key was
+        first seen, across tiers) at or above a threshold while the hot set
+        has room; every hot_refresh_steps steps the threshold is reset to
+        the count of the hot_vocabulary_size-th most looked-up key on the
+        device, and hot keys below it or not looked up in those steps leave
+        the set (not the device). Only when one step needs more rows than the
+        other rows can give do hot rows give way, so a step that fits the
+        device always runs. Requires host_vocabulary_size > 0. table.stats() reports "hot_keys"
+        (current size of the set) and "hot_hits" (looked-up keys found hot);
+        mx_rec.core.tier_stats.hit_rates(stats) gives the hot hit rate
+        hot_hits / (hits + misses), which add_summaries() writes as
+        "hot_hit_rate".
+      hot_vocabulary_size: with hot_embedding=True, the most device rows hot
+        keys may hold, in [1, device_vocabulary_size - 1]; default
+        HOT_DEFAULT_FRACTION (3/4) of device_vocabulary_size. Meant for
+        cache_policy="LRU": LFU already keeps frequent keys, so there it saves
+        little and slows victim sampling (BENCHMARKS.md).
+      hot_refresh_steps: with hot_embedding=True, steps between refreshes of
+        the hot set, which is also how long a hot key may go unused, in
+        [1, 2**30]; default 300. Shorter follows a changing id distribution
+        faster but lets go of keys looked up less often than that.
       default_value: what eval lookups (is_train=False) read for keys the table
         does not hold: a scalar or a [dim] vector.
 
@@ -119,6 +174,9 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
     ssd_paths = _check_ssd(ssd_vocabulary_size, ssd_data_path, host_vocabulary_size)
     if not isinstance(cache_policy, str) or cache_policy.upper() not in ("LRU", "LFU"):
         raise ValueError(f"cache_policy must be 'LRU' or 'LFU', got {cache_policy!r}")
+    hot_vocabulary_size, hot_refresh_steps = _check_hot(
+        hot_embedding, hot_vocabulary_size, hot_refresh_steps, device_vocabulary_size,
+        host_vocabulary_size)
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
     if name in config.tables and not config.tables[name].released:
@@ -131,6 +189,8 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
                         host_vocabulary_size=host_vocabulary_size,
                         ssd_vocabulary_size=ssd_vocabulary_size, ssd_paths=ssd_paths,
                         cache_policy=cache_policy.lower(),
+                        hot_vocabulary_size=hot_vocabulary_size,
+                        hot_refresh_steps=hot_refresh_steps,
                         hash_optimizers=config.hash_optimizers)
     config.tables[name] = table
     return table

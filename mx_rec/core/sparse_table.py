@@ -59,7 +59,8 @@ class SparseTable:
 
     def __init__(self, name, key_dtype, dim, initializer, device_vocabulary_size,
                  dynamic_expansion, default_value, host_vocabulary_size=0,
-                 ssd_vocabulary_size=0, ssd_paths=(), cache_policy="lru", hash_optimizers=()):
+                 ssd_vocabulary_size=0, ssd_paths=(), cache_policy="lru", hash_optimizers=(),
+                 hot_vocabulary_size=0, hot_refresh_steps=_libasc.HOT_REFRESH_STEPS):
         self.name = name
         self.key_dtype = key_dtype
         self.dim = dim
@@ -68,6 +69,9 @@ class SparseTable:
         # A host tier makes the device tier a fixed-size cache.
         self.host_vocabulary_size = host_vocabulary_size
         self.ssd_vocabulary_size = ssd_vocabulary_size
+        # Device rows that may hold pinned hot keys (0: hot embedding off).
+        self.hot_vocabulary_size = hot_vocabulary_size
+        self.hot_refresh_steps = hot_refresh_steps
         self.dynamic_expansion = dynamic_expansion and not host_vocabulary_size
         self.default_value = default_value
         self._released = False
@@ -90,7 +94,8 @@ class SparseTable:
                              dynamic_expansion=self.dynamic_expansion,
                              host_capacity=host_vocabulary_size, row_width=self.row_width,
                              ssd_capacity=ssd_vocabulary_size, ssd_paths=list(ssd_paths),
-                             device_policy=cache_policy)
+                             device_policy=cache_policy, hot_capacity=hot_vocabulary_size,
+                             hot_refresh_steps=hot_refresh_steps)
         try:
             self.variable = self._new_row_variable(name, 0.0)
             for owner, slot, init in tiered_state:
@@ -187,7 +192,9 @@ class SparseTable:
         return _libasc.table_capacity(self.name)
 
     def stats(self):
-        """Counters: keys per tier, hits, misses, loads, evictions, new keys."""
+        """Counters (dict, _libasc.STAT_NAMES): keys per tier, hits, misses, loads,
+        evictions, new keys, SSD traffic, hot_keys / hot_hits (hot embedding).
+        mx_rec.core.tier_stats.hit_rates(stats) turns them into hit rates."""
         return _libasc.stats(self.name)
 
     def export_slots(self):

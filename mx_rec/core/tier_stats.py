@@ -2,7 +2,9 @@
 
 Each table reports keys per tier and cumulative hits, misses, loads
 (host/SSD -> device), evictions (device -> host), new keys, SSD demotions,
-reads, writes and bytes, plus the device hit rate. Counters are read from libasc when the summary op runs.
+reads, writes and bytes, hot-set size and hits, plus the device hit rate and
+the hot hit rate (hot_hits / (hits + misses): the share of looked-up keys found
+pinned hot). Counters are read from libasc when the summary op runs.
 """
 
 import tensorflow as tf
@@ -13,6 +15,14 @@ from mx_rec.util.initialize import get_config
 
 # Order of AscTableStats' output (asc::TableStats::Fields()).
 STAT_NAMES = _libasc.STAT_NAMES
+
+
+def hit_rates(stats):
+    """{"device_hit_rate", "hot_hit_rate"} of a table.stats() dict (or of the
+    difference of two, for a window): hits and hot_hits over looked-up keys
+    (hits + misses); 0.0 before any lookup."""
+    lookups = max(stats["hits"] + stats["misses"], 1)
+    return {"device_hit_rate": stats["hits"] / lookups, "hot_hit_rate": stats["hot_hits"] / lookups}
 
 
 def add_summaries(tables=None, family="mx_rec"):
@@ -31,8 +41,9 @@ def add_summaries(tables=None, family="mx_rec"):
             stats = asc_ops.table_stats(table.name)
             for i, stat in enumerate(STAT_NAMES):
                 ops.append(tf.compat.v1.summary.scalar(stat, stats[i]))
-            hits, misses = stats[STAT_NAMES.index("hits")], stats[STAT_NAMES.index("misses")]
-            hit_rate = (tf.cast(hits, tf.float64)
-                        / tf.cast(tf.maximum(hits + misses, 1), tf.float64))
-            ops.append(tf.compat.v1.summary.scalar("device_hit_rate", hit_rate))
+            lookups = tf.cast(tf.maximum(stats[STAT_NAMES.index("hits")]
+                                         + stats[STAT_NAMES.index("misses")], 1), tf.float64)
+            for rate, count in (("device_hit_rate", "hits"), ("hot_hit_rate", "hot_hits")):
+                ops.append(tf.compat.v1.summary.scalar(
+                    rate, tf.cast(stats[STAT_NAMES.index(count)], tf.float64) / lookups))
     return ops

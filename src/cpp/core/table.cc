@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <string>
@@ -80,6 +81,10 @@ constexpr int kDeviceTries = 64;
 
 uint32_t Bump(uint32_t freq) { return freq == UINT32_MAX ? freq : freq + 1; }
 
+// Hot embedding: the threshold never drops below this access count (a key
+// must come back at least once to be hot).
+constexpr uint32_t kMinHotThreshold = 2;
+
 }  // namespace
 
 const char* KeyTypeName(KeyType t) {
@@ -144,6 +149,22 @@ Status TableOptions::Validate() const {
     return Status::InvalidArgument("device_policy must be lru or lfu, got " +
                                    std::to_string(static_cast<int>(device_policy)) + where);
   }
+  if (hot_capacity < 0 || hot_capacity >= device_capacity) {
+    return Status::InvalidArgument("hot_capacity (hot_vocabulary_size) must be in [0, " +
+                                   std::to_string(device_capacity - 1) +
+                                   "] (below device_capacity), got " +
+                                   std::to_string(hot_capacity) + where);
+  }
+  if (hot_capacity > 0 && host_capacity == 0) {
+    return Status::InvalidArgument(
+        "hot_capacity (hot_vocabulary_size) > 0 needs a host tier (host_vocabulary_size > 0): "
+        "without one every key stays on the device" + where);
+  }
+  if (hot_refresh_steps < 1 || hot_refresh_steps > kMaxHotRefreshSteps) {
+    return Status::InvalidArgument("hot_refresh_steps must be in [1, " +
+                                   std::to_string(kMaxHotRefreshSteps) + "], got " +
+                                   std::to_string(hot_refresh_steps) + where);
+  }
   if (ssd_capacity < 0 || ssd_capacity > kMaxCapacity) {
     return Status::InvalidArgument("ssd_capacity (ssd_vocabulary_size) must be in [0, " +
                                    std::to_string(kMaxCapacity) + "], got " +
@@ -192,10 +213,16 @@ Table::Table(const TableOptions& options)
       row_width_(options.effective_row_width()),
       map_(std::min(options.device_capacity + options.host_capacity, kMaxPresizedKeys)),
       slots_(options.device_capacity),
-      cache_(options.ddr_mode() ? options.device_capacity : 0),
+      // LFU draws victims among the cached slots; with hot slots out of cache_
+      // most random slots would be hot, so the hot LFU table draws members.
+      cache_(options.ddr_mode() ? options.device_capacity : 0,
+             options.hot_mode() && options.device_policy == DevicePolicy::kLfu),
       host_(row_width_, options.host_capacity),
       device_keys_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)),
-      device_freq_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)) {}
+      device_freq_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)),
+      hot_cache_(options.hot_mode() ? options.device_capacity : 0),
+      hot_flag_(static_cast<size_t>(options.hot_mode() ? options.device_capacity : 0)),
+      hot_threshold_(kMinHotThreshold) {}
 
 Status Table::Create(const TableOptions& options, std::unique_ptr<Table>* out) {
   ASC_RETURN_IF_ERROR(options.Validate());
@@ -229,12 +256,18 @@ void Table::ReleaseHostRow(int64_t row) {
   host_meta_[static_cast<size_t>(row)].held = false;
 }
 
-uint64_t Table::NextRandom() {  // splitmix64
-  uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ULL);
+namespace {
+
+inline uint64_t SplitMix64(uint64_t* state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
+
+}  // namespace
+
+uint64_t Table::NextRandom() { return SplitMix64(&rng_state_); }
 
 // A held host row not marked in this epoch with the lowest count among a few
 // random ones; marks it. Precondition: such a row exists. Sampling misses
@@ -265,12 +298,20 @@ int64_t Table::SampleDemotionVictim() {
 
 int64_t Table::DeviceVictim(uint64_t step) {
   const int64_t lru = cache_.Victim(step);
+  if (lru < 0) {
+    // Every non-hot slot is used in this step (the used ones form the MRU end
+    // of cache_), so the precondition leaves a hot slot not used in it.
+    const int64_t hot = hot_cache_.Victim(step);
+    Unhot(hot);
+    return hot;
+  }
   if (options_.device_policy != DevicePolicy::kLfu) return lru;
   const int64_t capacity = cache_.capacity();
   int64_t best = -1;
-  // Lower count wins; on equal counts the less recently used slot.
-  auto consider = [&](int64_t slot) {
-    if (!cache_.Contains(slot) || cache_.UsedIn(slot, step)) return false;
+  // Lower count wins; on equal counts the less recently used slot. Hot slots
+  // are not in cache_. `cached`: the caller knows cache_ holds the slot.
+  auto consider = [&](int64_t slot, bool cached = false) {
+    if ((!cached && !cache_.Contains(slot)) || cache_.UsedIn(slot, step)) return false;
     if (best < 0) {
       best = slot;
       return true;
@@ -280,18 +321,77 @@ int64_t Table::DeviceVictim(uint64_t step) {
     if (f < bf || (f == bf && cache_.LastUsed(slot) < cache_.LastUsed(best))) best = slot;
     return true;
   };
-  if (lru >= 0) consider(lru);  // a free extra candidate, and the fallback
+  consider(lru, true);  // a free extra candidate, and the fallback
   if (capacity <= kDeviceSamples) {
     for (int64_t slot = 0; slot < capacity; ++slot) consider(slot);
   } else {
     int sampled = 0;
+    // Hot embedding: draw among the members of cache_ (never hot ones), not
+    // among all slots, most of which may be hot. Draws are scaled into range
+    // by a multiply (no division).
+    const bool members = options_.hot_mode();
+    const uint64_t range = static_cast<uint64_t>(members ? cache_.size() : capacity);
     for (int tries = 0; tries < kDeviceTries && sampled < kDeviceSamples; ++tries) {
-      if (consider(static_cast<int64_t>(NextRandom() % static_cast<uint64_t>(capacity)))) ++sampled;
+      const auto i = static_cast<int64_t>(
+          (static_cast<unsigned __int128>(SplitMix64(&rng_state_)) * range) >> 64);
+      if (members ? consider(cache_.Member(i), true) : consider(i)) ++sampled;
     }
   }
-  // With few unpinned slots sampling may find none but the LRU slot, which is
-  // unpinned whenever any slot is (so best >= 0 under the precondition).
+  // With few unpinned slots sampling may find none but the LRU slot.
   return best >= 0 ? best : lru;
+}
+
+void Table::UseDeviceSlot(int64_t slot, uint64_t step) {
+  if (!options_.hot_mode()) {
+    cache_.Touch(slot, step);
+    return;
+  }
+  if (hot_flag_[static_cast<size_t>(slot)] != 0) {
+    hot_cache_.Touch(slot, step);
+    ++stats_.hot_hits;
+  } else if (device_freq_[static_cast<size_t>(slot)] >= hot_threshold_ &&
+             hot_cache_.size() < options_.hot_capacity) {
+    // Used in this step either way, so pinned before and after the move: the
+    // count of slots PlanLookup may still evict does not change.
+    if (cache_.Contains(slot)) cache_.Remove(slot);
+    hot_flag_[static_cast<size_t>(slot)] = 1;
+    hot_cache_.Touch(slot, step);
+  } else {
+    cache_.Touch(slot, step);
+  }
+}
+
+void Table::RefreshHot(uint64_t step) {
+  const uint64_t window_steps = static_cast<uint64_t>(options_.hot_refresh_steps);
+  const uint64_t window = step / window_steps;
+  if (!options_.hot_mode() || window == hot_window_) return;
+  hot_window_ = window;
+  // The threshold: the hot_capacity-th largest count of the device keys.
+  hot_counts_.clear();
+  for (int64_t slot = 0; slot < slots_.capacity(); ++slot) {
+    if (IsHot(slot) || cache_.Contains(slot)) {
+      hot_counts_.push_back(device_freq_[static_cast<size_t>(slot)]);
+    }
+  }
+  const size_t rank = static_cast<size_t>(options_.hot_capacity) - 1;
+  hot_threshold_ = kMinHotThreshold;
+  if (hot_counts_.size() > rank) {
+    std::nth_element(hot_counts_.begin(), hot_counts_.begin() + static_cast<ptrdiff_t>(rank),
+                     hot_counts_.end(), std::greater<uint32_t>());
+    hot_threshold_ = std::max(kMinHotThreshold, hot_counts_[rank]);
+  }
+  hot_leaving_.clear();
+  hot_cache_.ForEach([&](int64_t slot) {
+    const bool idle = hot_cache_.LastUsed(slot) + window_steps < step;
+    if (idle || device_freq_[static_cast<size_t>(slot)] < hot_threshold_) hot_leaving_.push_back(slot);
+  });
+  // Called before any slot is used in `step`: stamped with the previous step,
+  // the leaving slots stay unpinned (PlanLookup's count of evictable slots
+  // holds) and become the most recently used of cache_.
+  for (int64_t slot : hot_leaving_) {
+    Unhot(slot);
+    cache_.Touch(slot, step - 1);
+  }
 }
 
 template <typename K>
@@ -424,7 +524,7 @@ Status Table::PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slo
   int64_t newly_pinned = 0;  // device hits not yet used in this step
   for (int64_t i = 0; i < n; ++i) {
     if (IsDeviceSlot(slots[i])) {
-      if (!cache_.UsedIn(slots[i], step)) ++newly_pinned;
+      if (!(IsHot(slots[i]) ? hot_cache_ : cache_).UsedIn(slots[i], step)) ++newly_pinned;
     } else if (slots[i] != kRejected) {
       moving_keys[moving++] = wide[i];
       if (IsOnSsd(slots[i])) {
@@ -442,12 +542,13 @@ Status Table::PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slo
   }
 
   // Count needs before mutating anything. Slots used in this step (earlier
-  // lookups, and this call's hits once touched) cannot be victims.
+  // lookups, and this call's hits once touched) cannot be victims; hot slots
+  // can, once the others are used up (DeviceVictim).
   const int64_t victims = std::max<int64_t>(0, moving - slots_.available());
   int64_t demote = 0;
   if (victims > 0) {
-    const int64_t pinned = cache_.PinnedIn(step) + newly_pinned;
-    if (victims > cache_.size() - pinned) {
+    const int64_t pinned = cache_.PinnedIn(step) + hot_cache_.PinnedIn(step) + newly_pinned;
+    if (victims > cache_.size() + hot_cache_.size() - pinned) {
       return Status::ResourceExhausted(
           "table '" + name() + "': the device tier (device_vocabulary_size=" +
           std::to_string(slots_.capacity()) + ") is smaller than the unique keys of one step (" +
@@ -519,6 +620,7 @@ Status Table::PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slo
       return Status(s.code(), "PlanLookup on table '" + name() + "': " + s.message());
     }
   }
+  if (begin_step) RefreshHot(step);
   step_ = step;
   ApplyPlan(n, wide, step, slots, is_new, plan);
   return Status::OK();
@@ -543,8 +645,8 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
   int64_t hits = 0;
   for (int64_t i = 0; i < n; ++i) {
     if (IsDeviceSlot(slots[i])) {
-      cache_.Touch(slots[i], step);
       device_freq_[static_cast<size_t>(slots[i])] = Bump(device_freq_[static_cast<size_t>(slots[i])]);
+      UseDeviceSlot(slots[i], step);
       is_new[i] = false;
       ++hits;
     }
@@ -599,9 +701,9 @@ void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* sl
     }
     if (location != KeySlotMap::kNoSlot) plan->load_slots.push_back(slot);
     is_new[i] = location == KeySlotMap::kNoSlot;
-    cache_.Touch(slot, step);
     device_keys_[static_cast<size_t>(slot)] = keys[i];
     device_freq_[static_cast<size_t>(slot)] = freq;
+    UseDeviceSlot(slot, step);
     update_keys[updates] = keys[i];
     update_locations[updates++] = slot;
     slots[i] = slot;
@@ -732,7 +834,11 @@ int64_t Table::EraseLocked(int64_t n, const int64_t* keys, std::vector<int64_t>*
       ssd_keys.push_back(keys[i]);
     } else {
       slots_.Release(location);
-      if (options_.ddr_mode()) cache_.Remove(location);
+      if (IsHot(location)) {
+        Unhot(location);
+      } else if (options_.ddr_mode()) {
+        cache_.Remove(location);
+      }
       if (freed != nullptr) freed->push_back(location);
     }
   }
@@ -886,8 +992,11 @@ int64_t Table::capacity() const {
 
 int64_t Table::memory_bytes() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
-  return map_.memory_bytes() + cache_.memory_bytes() + host_.memory_bytes() +
+  return map_.memory_bytes() + cache_.memory_bytes() + hot_cache_.memory_bytes() +
+         host_.memory_bytes() +
          (admission_ != nullptr ? admission_->memory_bytes() + admitted_capacity_ : 0) +
+         static_cast<int64_t>(hot_flag_.capacity() + hot_counts_.capacity() * sizeof(uint32_t) +
+                              hot_leaving_.capacity() * sizeof(int64_t)) +
          static_cast<int64_t>((scratch_keys_.capacity() + device_keys_.capacity() +
                                pending_rows_.capacity()) *
                               sizeof(int64_t)) +
@@ -911,6 +1020,7 @@ TableStats Table::stats() const {
   s.device_keys = slots_.used();
   s.host_keys = host_.size();
   if (admission_ != nullptr) s.admission_keys = admission_->size();
+  s.hot_keys = hot_cache_.size();
   if (ssd_ != nullptr) {
     const SsdTierStats ssd = ssd_->stats();
     s.ssd_keys = ssd.rows;

@@ -57,7 +57,8 @@ asc::DevicePolicy ParseDevicePolicy(const std::string& device_policy) {
 void CreateTable(const std::string& name, const std::string& key_type, int64_t dim,
                  int64_t device_capacity, bool dynamic_expansion, double growth_factor,
                  int64_t host_capacity, int64_t row_width, int64_t ssd_capacity,
-                 const std::vector<std::string>& ssd_paths, const std::string& device_policy) {
+                 const std::vector<std::string>& ssd_paths, const std::string& device_policy,
+                 int64_t hot_capacity, int64_t hot_refresh_steps) {
   asc::TableOptions options;
   options.name = name;
   options.key_type = ParseKeyType(key_type);
@@ -70,6 +71,8 @@ void CreateTable(const std::string& name, const std::string& key_type, int64_t d
   options.ssd_capacity = ssd_capacity;
   options.ssd_paths = ssd_paths;
   options.device_policy = ParseDevicePolicy(device_policy);
+  options.hot_capacity = hot_capacity;
+  options.hot_refresh_steps = hot_refresh_steps;
   std::shared_ptr<asc::Table> table;
   ThrowIfError(asc::TableRegistry::Global().Create(options, &table));
 }
@@ -216,17 +219,22 @@ PYBIND11_MODULE(_libasc, m) {
   m.doc() = "libasc: key->slot tables of mx_rec (process-wide registry)";
   m.attr("MAX_DIM") = asc::TableOptions::kMaxDim;
   m.attr("MAX_CAPACITY") = asc::TableOptions::kMaxCapacity;
+  m.attr("HOT_REFRESH_STEPS") = asc::TableOptions{}.hot_refresh_steps;
+  m.attr("MAX_HOT_REFRESH_STEPS") = asc::TableOptions::kMaxHotRefreshSteps;
   m.def("create_table", &CreateTable, py::arg("name"), py::arg("key_type"), py::arg("dim"),
         py::arg("device_capacity"), py::arg("dynamic_expansion") = false,
         py::arg("growth_factor") = 2.0, py::arg("host_capacity") = 0, py::arg("row_width") = 0,
         py::arg("ssd_capacity") = 0, py::arg("ssd_paths") = std::vector<std::string>{},
-        py::arg("device_policy") = "lru",
+        py::arg("device_policy") = "lru", py::arg("hot_capacity") = 0,
+        py::arg("hot_refresh_steps") = asc::TableOptions{}.hot_refresh_steps,
         "Creates a table in the process-wide registry; ValueError for bad options or a taken name.\n"
         "host_capacity > 0 makes the device tier a cache over a host tier (DDR mode); row_width\n"
         "(0 = dim) is the floats moved per key between tiers: embedding + optimizer state.\n"
         "ssd_capacity > 0 adds an SSD tier (RocksDB under each of ssd_paths) below the host tier.\n"
         "device_policy ('lru' | 'lfu') picks the device tier's victims in DDR/SSD mode: least\n"
-        "recently used, or sampled least frequently used; ignored when host_capacity == 0.");
+        "recently used, or sampled least frequently used; ignored when host_capacity == 0.\n"
+        "hot_capacity > 0 (needs host_capacity > 0, < device_capacity) pins up to that many\n"
+        "frequently looked-up keys in the device tier, re-chosen every hot_refresh_steps steps.");
   m.def("drop_table", [](const std::string& name) { ThrowIfError(asc::TableRegistry::Global().Drop(name)); },
         py::arg("name"));
   m.def("clear_tables", [] { asc::TableRegistry::Global().Clear(); });

@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <list>
 #include <map>
 #include <random>
+#include <vector>
 
 namespace asc {
 namespace {
@@ -37,10 +39,13 @@ TEST(DeviceCacheTest, VictimIsLeastRecentlyUsedOfEarlierSteps) {
   EXPECT_EQ(cache.size(), 1);
 }
 
-// Against a std::list model, with steps advancing at random.
-TEST(DeviceCacheTest, MatchesReferenceModel) {
+// Against a std::list model, with steps advancing at random; with and
+// without the member index.
+class DeviceCacheModelTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(DeviceCacheModelTest, MatchesReferenceModel) {
   constexpr int64_t kSlots = 50;
-  DeviceCache cache(kSlots);
+  DeviceCache cache(kSlots, /*indexed=*/GetParam());
   std::list<int64_t> order;  // front = LRU
   std::map<int64_t, uint64_t> last_used;
   std::mt19937_64 rng(7);
@@ -67,8 +72,23 @@ TEST(DeviceCacheTest, MatchesReferenceModel) {
     int64_t pinned = 0;
     for (const auto& kv : last_used) pinned += kv.second == step;
     ASSERT_EQ(cache.PinnedIn(step), pinned);
+    if (iter % 500 == 0) {
+      std::list<int64_t> visited;
+      cache.ForEach([&](int64_t s) { visited.push_back(s); });
+      ASSERT_EQ(visited, order);  // least recently used first
+    }
+    if (GetParam()) {  // the members are the cached slots, each once
+      std::vector<int64_t> members;
+      for (int64_t i = 0; i < cache.size(); ++i) members.push_back(cache.Member(i));
+      std::sort(members.begin(), members.end());
+      std::vector<int64_t> cached(order.begin(), order.end());
+      std::sort(cached.begin(), cached.end());
+      ASSERT_EQ(members, cached);
+    }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Index, DeviceCacheModelTest, ::testing::Bool());
 
 }  // namespace
 }  // namespace asc

@@ -16,6 +16,7 @@ namespace {
 
 using testing_util::Lookup;
 using testing_util::MakeTable;
+using testing_util::TierOf;
 
 TableOptions Options(int64_t device, int64_t host, DevicePolicy policy) {
   TableOptions o = testing_util::TieredOptions(device, host, /*dim=*/2, /*row_width=*/3);
@@ -23,22 +24,9 @@ TableOptions Options(int64_t device, int64_t host, DevicePolicy policy) {
   return o;
 }
 
-// One lookup, with the graph's CommitEvicted when it succeeded. Row contents
-// do not matter here, only which slots are evicted.
+// Row contents do not matter here, only which slots are evicted.
 Lookup Plan(Table* t, const std::vector<int64_t>& keys, bool begin_step) {
-  Lookup r = testing_util::Plan<int64_t>(t, keys, begin_step);
-  if (r.status.ok()) {
-    const std::vector<float> rows(r.plan.evict_slots.size() * 3, 0.5f);
-    const Status c = t->CommitEvicted(static_cast<int64_t>(r.plan.evict_slots.size()), rows.data());
-    EXPECT_TRUE(c.ok()) << c.message();
-  }
-  return r;
-}
-
-int8_t TierOf(const Table& t, int64_t key) {
-  int8_t tier = 9;
-  t.Locate(1, &key, &tier);
-  return tier;
+  return testing_util::PlanAndCommit(t, keys, begin_step);
 }
 
 // A, B, C are looked up every step; D once at the start and once just now,

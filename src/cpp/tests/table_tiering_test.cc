@@ -266,25 +266,38 @@ TEST(TableTieringTest, ValidateNamesTheFields) {
 // The graph's protocol against a fake device and a reference: every row read
 // by slot must equal the reference, across many steps of skewed keys with
 // several lookups per step, evictions and loads.
-// Run once per device victim policy.
-class TableTieringSimulationTest : public ::testing::TestWithParam<DevicePolicy> {};
+// Run once per device victim policy, without and with hot embedding (40 of
+// the 64 slots may be hot, re-chosen every 20 steps, so steps of up to 90
+// keys regularly take slots back from the hot set).
+struct SimulationParam {
+  DevicePolicy policy;
+  int64_t hot_capacity;
+};
+class TableTieringSimulationTest : public ::testing::TestWithParam<SimulationParam> {};
 
 TEST_P(TableTieringSimulationTest, RandomizedSimulationMatchesReference) {
   constexpr int64_t kDevice = 64;
   constexpr int64_t kHost = 3000;
   constexpr int64_t kUniverse = 2000;
   TableOptions options = DdrOptions(kDevice, kHost, /*dim=*/4, /*row_width=*/12);
-  options.device_policy = GetParam();
+  options.device_policy = GetParam().policy;
+  options.hot_capacity = GetParam().hot_capacity;
+  options.hot_refresh_steps = 20;
   auto t = MakeTable(options);
   const int64_t w = t->row_width();
   FakeDevice device(kDevice, w, /*fill=*/-1000.0f);
   const FakeDevice::Reference& reference = device.reference();
   SkewedKeys draw(/*seed=*/2024, kUniverse);
   int64_t exhausted = 0;
+  int64_t hot_shrank = 0;  // steps after which the hot set was smaller
 
   for (int step = 0; step < 1500; ++step) {
+    const int64_t hot_before = t->stats().hot_keys;
     ASSERT_NO_FATAL_FAILURE(
         testing_util::SimulateStep(t.get(), &device, &draw, kDevice, step, &exhausted));
+    const TableStats now = t->stats();
+    ASSERT_LE(now.hot_keys, options.hot_capacity);
+    hot_shrank += now.hot_keys < hot_before;
 
     if (step % 100 == 99) {  // eval reads everything, erasing a few keys
       ASSERT_NO_FATAL_FAILURE(device.CheckAllRows(*t, "eval", step));
@@ -316,6 +329,14 @@ TEST_P(TableTieringSimulationTest, RandomizedSimulationMatchesReference) {
   EXPECT_EQ(s.evictions, evicted);
   EXPECT_EQ(s.loads, loaded);
   EXPECT_EQ(s.misses, s.loads + s.new_keys);
+  if (options.hot_mode()) {  // the hot set filled, served hits and gave way
+    EXPECT_GT(s.hot_hits, s.hits / 10);
+    EXPECT_LT(s.hot_hits, s.hits);
+    EXPECT_GT(hot_shrank, 20);
+  } else {
+    EXPECT_EQ(s.hot_hits, 0);
+    EXPECT_EQ(s.hot_keys, 0);
+  }
   std::vector<int64_t> snap_keys, snap_slots;
   t->Snapshot(&snap_keys, &snap_slots);
   std::set<int64_t> device_slots;
@@ -328,9 +349,13 @@ TEST_P(TableTieringSimulationTest, RandomizedSimulationMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, TableTieringSimulationTest,
-                         ::testing::Values(DevicePolicy::kLru, DevicePolicy::kLfu),
-                         [](const ::testing::TestParamInfo<DevicePolicy>& info) {
-                           return std::string(DevicePolicyName(info.param));
+                         ::testing::Values(SimulationParam{DevicePolicy::kLru, 0},
+                                           SimulationParam{DevicePolicy::kLfu, 0},
+                                           SimulationParam{DevicePolicy::kLru, 40},
+                                           SimulationParam{DevicePolicy::kLfu, 40}),
+                         [](const ::testing::TestParamInfo<SimulationParam>& info) {
+                           return std::string(DevicePolicyName(info.param.policy)) +
+                                  (info.param.hot_capacity > 0 ? "_hot" : "");
                          });
 
 }  // namespace

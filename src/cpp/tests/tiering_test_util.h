@@ -69,6 +69,25 @@ Lookup Plan(Table* t, const std::vector<K>& keys, bool begin_step) {
   return r;
 }
 
+// One lookup, with the graph's CommitEvicted when it succeeded, for tests
+// where row contents do not matter, only which keys go where.
+inline Lookup PlanAndCommit(Table* t, const std::vector<int64_t>& keys, bool begin_step) {
+  Lookup r = Plan<int64_t>(t, keys, begin_step);
+  if (r.status.ok()) {
+    const std::vector<float> rows(r.plan.evict_slots.size() * t->row_width(), 0.5f);
+    const Status c = t->CommitEvicted(static_cast<int64_t>(r.plan.evict_slots.size()), rows.data());
+    EXPECT_TRUE(c.ok()) << c.message();
+  }
+  return r;
+}
+
+// Tier of one key; 9 (no tier) if Locate failed to write it.
+inline int8_t TierOf(const Table& t, int64_t key) {
+  int8_t tier = 9;
+  t.Locate(1, &key, &tier);
+  return tier;
+}
+
 // Tier of each key; 9 (no tier) marks an entry Locate failed to write.
 inline std::vector<int8_t> Locate(const Table& t, const std::vector<int64_t>& keys) {
   std::vector<int8_t> tier(keys.size(), 9);
@@ -83,7 +102,8 @@ inline bool SameStats(const TableStats& a, const TableStats& b) {
   return a.device_keys == b.device_keys && a.host_keys == b.host_keys && a.hits == b.hits &&
          a.misses == b.misses && a.loads == b.loads && a.evictions == b.evictions &&
          a.new_keys == b.new_keys && a.ssd_keys == b.ssd_keys && a.ssd_loads == b.ssd_loads &&
-         a.demotions == b.demotions && a.ssd_writes == b.ssd_writes;
+         a.demotions == b.demotions && a.ssd_writes == b.ssd_writes && a.hot_keys == b.hot_keys &&
+         a.hot_hits == b.hot_hits;
 }
 
 // The row the fake graph initialises a new key with: distinct per key and per

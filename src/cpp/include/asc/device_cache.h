@@ -21,8 +21,10 @@ namespace asc {
 
 class DeviceCache {
  public:
-  // Slots are in [0, capacity). Precondition: capacity >= 0.
-  explicit DeviceCache(int64_t capacity);
+  // Slots are in [0, capacity). Precondition: capacity >= 0. With
+  // `indexed`, the cache also keeps its slots in a dense array (16 more bytes
+  // per slot) so Member can draw a random cached slot in O(1).
+  explicit DeviceCache(int64_t capacity, bool indexed = false);
 
   int64_t capacity() const { return capacity_; }
   int64_t size() const { return size_; }
@@ -52,6 +54,17 @@ class DeviceCache {
   // Drops `slot` from the cache. Precondition: Contains(slot).
   void Remove(int64_t slot);
 
+  // Indexed caches only: the cached slots are Member(0) .. Member(size() - 1),
+  // in no particular order (it changes as slots are added and removed).
+  int64_t Member(int64_t i) const { return members_[i]; }
+
+  // Calls fn(slot) for every cached slot, least recently used first. fn must
+  // not change the cache. O(size()).
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (int64_t slot = next_[sentinel()]; slot != sentinel(); slot = next_[slot]) fn(slot);
+  }
+
   // Heap bytes held.
   int64_t memory_bytes() const;
 
@@ -69,6 +82,10 @@ class DeviceCache {
   std::unique_ptr<int64_t[]> prev_;
   std::unique_ptr<int64_t[]> next_;
   std::unique_ptr<uint64_t[]> last_used_;
+  // Indexed caches: members_[0, size_) are the cached slots, member_pos_ the
+  // index of each (empty arrays otherwise).
+  std::unique_ptr<int64_t[]> members_;
+  std::unique_ptr<int64_t[]> member_pos_;
   int64_t size_ = 0;
   uint64_t latest_step_ = 0;  // largest step passed to Touch
   int64_t pinned_ = 0;        // cached slots whose last_used_ == latest_step_

@@ -23,6 +23,9 @@
 //     the device with one batched read per lookup, exactly like host rows
 //     (they appear in load_slots / load_rows) and are erased from SSD. A key
 //     is in exactly one tier at any time.
+//   Hot embedding (DDR/SSD mode, hot_capacity > 0): up to hot_capacity device
+//     slots hold "hot" keys, which are never victims of either device policy
+//     while they are hot; see TableOptions::hot_capacity.
 //
 // Thread-safety: every method may be called concurrently from any thread.
 // Readers (Find, FindRows, Locate, Snapshot, stats) share a lock; writers
@@ -100,7 +103,41 @@ struct TableOptions {
   // way a slot used by any lookup of the current step is never a victim in
   // that step, and choosing a victim costs O(1), so a lookup stays O(batch).
   DevicePolicy device_policy = DevicePolicy::kLru;
+  // Hot embedding: at most this many device slots hold hot keys, which are
+  // taken out of the victim order of the device tier (LRU list and LFU
+  // sampling alike), so a scan of cold keys cannot push them out.
+  // 0 (default) turns it off; otherwise in [1, device_capacity - 1] and only
+  // with a host tier (host_capacity > 0): in HBM mode nothing is evicted.
+  //   Which keys: a key becomes hot when it is looked up (or loaded) with an
+  //   access count (the LFU count device_freq_: lookups since it was first
+  //   seen, carried across tiers) at or above the hot threshold while the hot
+  //   set has room. The threshold starts at 2.
+  //   Refresh: every hot_refresh_steps steps (on the step's first lookup) the
+  //   threshold becomes the hot_capacity-th largest count among the keys on
+  //   the device (at least 2), and a hot key leaves the hot set when its
+  //   count is below it or it was not looked up in the last
+  //   hot_refresh_steps steps (it stays on the device, as the most recently
+  //   used slot of the previous step). So the set converges to the most
+  //   looked-up keys and drops keys that went idle (counts never decay, so
+  //   idleness is what lets a shifted distribution replace the set). A
+  //   refresh costs O(device_capacity) (a selection over the device counts),
+  //   i.e. O(device_capacity / hot_refresh_steps) per step amortised; a
+  //   lookup costs O(1) per key more.
+  //   A step always fits: when a step needs more slots than the non-hot part
+  //   of the device has free or unpinned, the least recently used hot slots
+  //   not used in the step leave the hot set and become victims, so
+  //   PlanLookup fails with ResourceExhausted exactly when it would without
+  //   hot embedding (the step's unique keys exceed device_capacity). A slot
+  //   used in the current step is never a victim either way.
+  //   Erasing a hot key frees its slot and its place in the hot set.
+  int64_t hot_capacity = 0;
+  // Steps between hot-set refreshes, also how long a hot key may go without
+  // a lookup (see hot_capacity), [1, kMaxHotRefreshSteps]. Shorter follows a
+  // changing distribution faster but drops keys looked up less often than
+  // once per window; the default measured best on Zipf ids (BENCHMARKS.md).
+  int64_t hot_refresh_steps = 300;
 
+  static constexpr int64_t kMaxHotRefreshSteps = int64_t{1} << 30;
   static constexpr int64_t kMaxDim = 8192;
   static constexpr int64_t kMaxCapacity = int64_t{1} << 40;
   // Room for the embedding plus up to 15 optimizer-state columns of width dim.
@@ -108,6 +145,7 @@ struct TableOptions {
 
   bool ddr_mode() const { return host_capacity > 0; }
   bool ssd_mode() const { return ssd_capacity > 0; }
+  bool hot_mode() const { return hot_capacity > 0; }
   // row_width with 0 resolved to dim.
   int64_t effective_row_width() const { return row_width == 0 ? dim : row_width; }
 
@@ -151,8 +189,11 @@ struct TableStats {
   int64_t admission_keys = 0;   // keys with an admission record (current)
   int64_t rejected = 0;         // looked-up keys not admitted (no row)
   int64_t stale_evicted = 0;    // keys removed by EvictStale
+  // Hot embedding (zero without it).
+  int64_t hot_keys = 0;  // keys in the hot set (current)
+  int64_t hot_hits = 0;  // looked-up keys found in a hot slot (part of hits)
 
-  static constexpr int kNumFields = 17;
+  static constexpr int kNumFields = 19;
   // (name, value) of every counter, in the one order the TF op, the Python
   // binding and TensorBoard summaries share.
   std::array<std::pair<const char*, int64_t>, kNumFields> Fields() const {
@@ -162,7 +203,7 @@ struct TableStats {
              {"demotions", demotions}, {"ssd_reads", ssd_reads}, {"ssd_writes", ssd_writes},
              {"ssd_bytes_read", ssd_bytes_read}, {"ssd_bytes_written", ssd_bytes_written},
              {"admission_keys", admission_keys}, {"rejected", rejected},
-             {"stale_evicted", stale_evicted}}};
+             {"stale_evicted", stale_evicted}, {"hot_keys", hot_keys}, {"hot_hits", hot_hits}}};
   }
 };
 
@@ -243,8 +284,9 @@ class Table {
   // Keys on the host tier come back to the device (their row is copied to
   // plan->load_rows and their host row freed); keys needing a slot take a free
   // one, else a slot not used in this step chosen by options().device_policy
-  // (least recently used, or sampled least frequently used), whose key moves
-  // to a host row reserved now and filled by CommitEvicted.
+  // (least recently used, or sampled least frequently used) among the slots
+  // not in the hot set (a hot slot only when no other is left), whose key
+  // moves to a host row reserved now and filled by CommitEvicted.
   // All or nothing; on error nothing changes (not even the step):
   //   FailedPrecondition: HBM-mode table, or the previous plan's evicted rows
   //     were not committed yet.
@@ -328,9 +370,26 @@ class Table {
   int64_t AllocateHostRow(int64_t key, uint32_t freq);
   void ReleaseHostRow(int64_t row);
   int64_t SampleDemotionVictim();
-  // The device slot to evict in `step` under options_.device_policy.
-  // Precondition: a cached slot not used in `step` exists.
+  // The device slot to evict in `step` under options_.device_policy, among
+  // the non-hot slots; when every one of them is used in `step`, the least
+  // recently used hot slot not used in `step`, which leaves the hot set.
+  // Precondition: a device slot not used in `step` exists.
   int64_t DeviceVictim(uint64_t step);
+  // Hot embedding. IsHot: whether device `slot` is in the hot set. Unhot:
+  // takes a hot slot out of the set (the caller gives it a place).
+  // UseDeviceSlot: records that the key on `slot` (device_freq_ already
+  // counts this lookup) was looked up in `step`, counting a hot hit or
+  // promoting the key when it qualifies. RefreshHot: on the first lookup of
+  // `step`, refreshes the threshold and the set when `step` opens a window.
+  bool IsHot(int64_t slot) const {
+    return options_.hot_mode() && hot_flag_[static_cast<size_t>(slot)] != 0;
+  }
+  void Unhot(int64_t slot) {
+    hot_flag_[static_cast<size_t>(slot)] = 0;
+    hot_cache_.Remove(slot);
+  }
+  void UseDeviceSlot(int64_t slot, uint64_t step);
+  void RefreshHot(uint64_t step);
   uint64_t NextRandom();
 
   explicit Table(const TableOptions& options);
@@ -381,6 +440,16 @@ class Table {
   std::vector<float> ssd_rows_;
   std::unique_ptr<bool[]> ssd_found_;
   int64_t ssd_found_capacity_ = 0;
+  // Hot embedding only (empty otherwise). Every issued device slot is in
+  // exactly one of cache_ and hot_cache_.
+  DeviceCache hot_cache_;             // the hot slots, in LRU order
+  // 1 for a hot slot: a compact copy of hot_cache_.Contains, so the many
+  // membership tests (LFU sampling draws mostly hot slots) stay in cache.
+  std::vector<uint8_t> hot_flag_;
+  uint64_t hot_window_ = 0;           // current window: step / hot_refresh_steps
+  uint32_t hot_threshold_ = 2;        // access count that makes a key hot
+  std::vector<uint32_t> hot_counts_;  // RefreshHot scratch: counts of the device keys
+  std::vector<int64_t> hot_leaving_;  // RefreshHot scratch
 };
 
 }  // namespace asc
