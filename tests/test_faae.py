@@ -13,7 +13,6 @@ from mx_rec.core.embedding import create_table, sparse_lookup
 from mx_rec.core.feature_process import EvictHook
 from mx_rec.libasc import _libasc
 from mx_rec.optimizers import adagrad, gradient_descent
-from mx_rec.util.initialize import init
 
 INIT = 0.25
 
