@@ -25,6 +25,9 @@ Systems (what holds the 26 embedding tables):
   hbm_pipe  the same dataset mapped with get_asc_insert_func (FeatureSpec
             mode): dedup, counts and restore indices run in tf.data ahead of
             the step. hbm_pipe / hbm_data is what the key pipeline buys.
+            With --ids-per-feature K > 1 both read multi-hot features: each
+            element joins K consecutive batches of the stream (repeated as
+            needed), a feature's ids are [B, K] and their rows mean-pooled.
   tfra      TFRA 0.7.2 de.get_variable + de.embedding_lookup on the raw ids,
             de.DynamicEmbeddingOptimizer(tf.compat.v1.train.AdagradOptimizer)
 The dense part (bottom MLP 13-64-16, dot interaction, top MLP 256-64-1,
@@ -183,6 +186,7 @@ def _mlp(tf, name, x, units, relu_last):
 
 
 def _dlrm_loss(tf, dense_x, embs, labels):
+    embs = [tf.reduce_mean(e, axis=1) if e.shape.rank == 3 else e for e in embs]  # multi-hot
     bottom = _mlp(tf, "bottom", dense_x, [64, DIM], relu_last=True)
     vecs = tf.stack([bottom] + embs, axis=1)                 # [B, 27, 16]
     n = 1 + len(embs)
@@ -277,8 +281,10 @@ def _build(tf, system, args, vocabs, cols, dense_x, labels, tmp, batch=None, spe
     return train_op, loss, stats_fn, note
 
 
-def _dataset_inputs(tf, system, ids_np, dense_np, labels_np):
-    """tf.data over the pre-drawn batches (one element per step, prefetch 2).
+def _dataset_inputs(tf, system, ids_np, dense_np, labels_np, ids_per_feature):
+    """tf.data over the pre-drawn batches (one element per step, prefetch 2;
+    with ids_per_feature K > 1, K consecutive batches per element, the ids of
+    each feature side by side: [B, K]).
 
     Returns (cols, dense_x, labels, batch, specs, init_feed, iterator);
     specs is None unless the key work runs in tf.data (hbm_pipe).
@@ -290,12 +296,19 @@ def _dataset_inputs(tf, system, ids_np, dense_np, labels_np):
     arrays = [tf.compat.v1.placeholder(tf.as_dtype(a.dtype), a.shape)
               for a in (ids_np, dense_np, labels_np)]
 
+    k = ids_per_feature
+
     def as_dict(ids, dense, labels):
+        if k > 1:  # [K, B, 26] -> [B, 26, K]; the first batch's dense part and labels
+            ids, dense, labels = tf.transpose(ids, [1, 2, 0]), dense[0], labels[0]
         out = {"dense": dense, "labels": labels}
         out.update({"f%d" % t: ids[:, t] for t in range(NUM_TABLES)})
         return out
 
-    ds = tf.data.Dataset.from_tensor_slices(tuple(arrays)).map(as_dict)
+    ds = tf.data.Dataset.from_tensor_slices(tuple(arrays))
+    if k > 1:
+        ds = ds.repeat().batch(k, drop_remainder=True)
+    ds = ds.map(as_dict)
     specs = None
     if system == "hbm_pipe":
         specs = [FeatureSpec("f%d" % t, table_name="emb%d" % t) for t in range(NUM_TABLES)]
@@ -345,7 +358,8 @@ def run_system(system, args):
         rss0 = _rss()
         t_build = time.time()
         if system in DATASET_SYSTEMS:
-            inputs = _dataset_inputs(tf, system, ids_np, dense_np, labels_np)
+            inputs = _dataset_inputs(tf, system, ids_np, dense_np, labels_np,
+                                     args.ids_per_feature)
             cols, dense_x, labels, batch, specs, init_feed, iterator = inputs
         else:
             ids = tf.compat.v1.placeholder(tf.int64, [bs, NUM_TABLES], name="ids")
@@ -485,7 +499,8 @@ def _spawn(args, worker, data_dir, vocabs):
            "--batch-size", str(args.batch_size), "--warmup", str(args.warmup),
            "--steps", str(args.steps), "--trace-steps", str(args.trace_steps),
            "--threads", str(args.threads), "--max-seconds", str(args.max_seconds),
-           "--device-frac", str(args.device_frac), "--ssd-host-frac", str(args.ssd_host_frac)]
+           "--device-frac", str(args.device_frac), "--ssd-host-frac", str(args.ssd_host_frac),
+           "--ids-per-feature", str(args.ids_per_feature)]
     if args.trace_dir:
         cmd += ["--trace-dir", args.trace_dir]
     if args.ssd_dir:
@@ -548,6 +563,8 @@ def main():
     ap.add_argument("--ssd-host-frac", type=float, default=0.25,
                     help="SSD mode: host tier as a fraction of a table's ids")
     ap.add_argument("--ssd-dir", help="parent directory of the SSD tier's files (default: TMPDIR)")
+    ap.add_argument("--ids-per-feature", type=int, default=1,
+                    help="hbm_data/hbm_pipe only: ids per feature and sample (multi-hot)")
     ap.add_argument("--threads", type=int, default=1,
                     help="TF intra/inter-op threads per system (max 2 here)")
     ap.add_argument("--systems", default=",".join(ALL_SYSTEMS),

@@ -7,8 +7,9 @@ scalar: ops that only feed a control edge may be pruned by grappler, and
 fetching ~100 tensors would time the fetch instead. This is the most the key
 pipeline (FeatureSpec mode) can take off the step in bench/dlrm_bench.py.
 
-Usage: python bench/key_work_cost.py
+Usage: python bench/key_work_cost.py [--ids-per-feature K]   # K ids per feature and sample
 """
+import argparse
 import os
 import sys
 import time
@@ -23,9 +24,12 @@ FEATURES, BATCH, REPEATS = 26, 4096, 200
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ids-per-feature", type=int, default=1)
+    k = ap.parse_args().ids_per_feature
     tf.compat.v1.disable_eager_execution()
     rng = np.random.RandomState(0)
-    raw = (rng.zipf(1.05, size=(BATCH, FEATURES)) * 2654435761).astype(np.int64)
+    raw = (rng.zipf(1.05, size=(BATCH, FEATURES, k)) * 2654435761).astype(np.int64)
     # A variable, not a constant: constant inputs would be folded away.
     ids = tf.compat.v1.Variable(raw, use_resource=True).read_value()
     keys = [dedup_keys(ids[:, t]).tensors() for t in range(FEATURES)]
@@ -39,7 +43,7 @@ def main():
         for _ in range(REPEATS):
             sess.run(total)
         ms = (time.perf_counter() - start) / REPEATS * 1e3
-    print("%d x %d-key KeyBatches in-step: %.2f ms per step" % (FEATURES, BATCH, ms))
+    print("%d x %d-key KeyBatches in-step: %.2f ms per step" % (FEATURES, BATCH * k, ms))
 
 
 if __name__ == "__main__":
