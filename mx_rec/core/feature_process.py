@@ -33,10 +33,7 @@ def evict_op(tables=None):
             freed, evicted = asc_ops.evict_stale(table.name)
             rows = lookup.initial_rows(table, tf.size(freed))
             resets = [table.variable.scatter_update(tf.IndexedSlices(rows, freed))]
-            for state in table.state_slots:
-                fill = tf.fill(tf.stack([tf.size(freed), table.dim]),
-                               tf.constant(state.init_value, tf.float32))
-                resets.append(state.variable.scatter_update(tf.IndexedSlices(fill, freed)))
+            resets += [state.reset(freed) for state in table.state_slots]
             with tf.control_dependencies(resets):
                 counts.append(tf.identity(evicted))
     return tf.add_n(counts)

@@ -53,6 +53,12 @@ class StateSlot:
     variable: tf.Variable
     init_value: float
 
+    def reset(self, slots):
+        """Op writing the initial state into rows `slots` (a 1-D int tensor)."""
+        fill = tf.fill(tf.stack([tf.size(slots), self.variable.shape[1]]),
+                       tf.constant(self.init_value, tf.float32))
+        return self.variable.scatter_update(tf.IndexedSlices(fill, slots))
+
 
 class SparseTable:
     """An embedding table with an unbounded vocabulary (see create_table)."""

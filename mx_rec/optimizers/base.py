@@ -161,10 +161,7 @@ class HashOptimizer:
                 with tf.control_dependencies(grown + moved):
                     # A freshly assigned row starts from the rule's initial state,
                     # whatever an earlier owner of the slot left there.
-                    fill = tf.fill(tf.stack([tf.size(new_slots), table.dim]),
-                                   tf.constant(init_value, tf.float32))
-                    prepare.append(entry.variable.scatter_update(
-                        tf.IndexedSlices(fill, new_slots)))
+                    prepare.append(entry.reset(new_slots))
         with tf.control_dependencies(prepare):
             return self._apply_rows(table, slots, grads, state)
 

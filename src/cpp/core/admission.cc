@@ -57,10 +57,10 @@ void KeyAdmission::Record(int64_t n, const int64_t* keys, const int64_t* weights
 }
 
 void KeyAdmission::Admitted(int64_t n, const int64_t* keys, bool* admitted) const {
-  std::vector<int64_t> records(static_cast<size_t>(n));
-  index_.FindBatch(n, keys, records.data());
+  scratch_.resize(static_cast<size_t>(n));
+  index_.FindBatch(n, keys, scratch_.data());
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t r = records[static_cast<size_t>(i)];
+    const int64_t r = scratch_[static_cast<size_t>(i)];
     admitted[i] = r != KeySlotMap::kNoSlot &&
                   count_[static_cast<size_t>(r)] >= options_.access_threshold;
   }

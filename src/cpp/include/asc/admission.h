@@ -81,7 +81,9 @@ class KeyAdmission {
   std::vector<int64_t> key_;  // per record; meaningful while the record is live
   std::vector<int64_t> count_;
   std::vector<int64_t> last_seen_;
-  std::vector<int64_t> scratch_;
+  // Record indices of the current call; mutable so the read-only Admitted
+  // reuses it instead of allocating per lookup (the owner serialises calls).
+  mutable std::vector<int64_t> scratch_;
   int64_t clock_ = 0;
 };
 
