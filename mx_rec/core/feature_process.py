@@ -72,7 +72,9 @@ class EvictHook(tf.compat.v1.train.SessionRunHook):
     def begin(self):
         if self._enabled:
             self._op = evict_op()
-            self._global_step = tf.compat.v1.train.get_global_step()
+            # Only the step trigger needs it: then it is read once per run.
+            if self._step_interval is not None:
+                self._global_step = tf.compat.v1.train.get_global_step()
 
     def after_create_session(self, session, coord):
         self._last_time = time.monotonic()
