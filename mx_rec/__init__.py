@@ -8,3 +8,6 @@ Public entry points:
 """
 
 __version__ = "0.1.0"
+
+# Fails clearly on a TensorFlow whose internals mx_rec has not been checked against.
+from mx_rec.util import tf_internals as _tf_internals  # noqa: E402,F401

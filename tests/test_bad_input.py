@@ -1,13 +1,22 @@
 """Each bad input raises an exception naming the argument and its allowed range,
 and leaves the tables that already exist intact."""
 
+import gc
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from mx_rec.core.embedding import create_table, sparse_lookup
 from mx_rec.libasc import _libasc
+from mx_rec.optimizers import gradient_descent
 from mx_rec.util.initialize import init, terminate_config_initializer
+
+
+def train_op(emb):
+    """An SGD step on sum(emb): a training lookup's new keys persist only when
+    its step also updates the table."""
+    return gradient_descent.create_hash_optimizer(0.1).minimize(tf.reduce_sum(emb))
 
 
 @pytest.fixture
@@ -16,16 +25,20 @@ def existing():
     init()
     table = create_table(tf.int64, 4, "existing", tf.compat.v1.ones_initializer(), 16)
     emb = sparse_lookup(table, tf.constant([1, 2, 3, 4, 5], tf.int64))
+    train = train_op(emb)
     sess = tf.compat.v1.Session()
     sess.run(tf.compat.v1.global_variables_initializer())
+    sess.run(train)
     before = sess.run(emb)
+    np.testing.assert_allclose(before, np.full([5, 4], 0.9))  # ones, one SGD step
+    assert table.size(sess) == 5
     yield table, sess, emb, before
     sess.close()
 
 
 def assert_intact(existing):
     table, sess, emb, before = existing
-    assert table.size() == 5
+    assert table.size(sess) == 5
     np.testing.assert_array_equal(sess.run(emb), before)
 
 
@@ -56,10 +69,14 @@ def test_device_vocabulary_size_not_positive(existing, size):
 
 
 def test_duplicate_table_name(existing):
-    with pytest.raises(ValueError, match="'existing' already exists"):
+    with pytest.raises(ValueError, match="another table named 'existing' is already used in "
+                                         "this graph"):
         create_table(tf.int64, 8, "existing", None, 100)
     assert_intact(existing)
     assert existing[0].dim == 4
+    with tf.Graph().as_default():  # names are unique per graph only
+        assert create_table(tf.int64, 8, "existing", None, 100).dim == 8
+    assert_intact(existing)
 
 
 def test_float_ids(existing):
@@ -72,12 +89,14 @@ def test_int32_table_fed_int64_ids_beyond_range(existing):
     small = create_table(tf.int32, 4, "small", None, 16)
     ids = tf.compat.v1.placeholder(tf.int64, [None])
     emb = sparse_lookup(small, ids)
+    train = train_op(emb)
     sess = existing[1]
     sess.run(tf.compat.v1.variables_initializer([small.variable]))
-    sess.run(emb, {ids: [7, 2**31 - 1, -2**31]})  # in range: fine
+    sess.run(train, {ids: [7, 2**31 - 1, -2**31]})  # in range: fine
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)int32.*small.*4294967296"):
-        sess.run(emb, {ids: [8, 2**32]})
-    assert small.size() == 3, "a failed batch must insert nothing"
+        sess.run(train, {ids: [8, 2**32]})
+    assert small.size(sess) == 3, "a failed batch must insert nothing"
+    np.testing.assert_array_equal(small.locate([7, 2**31 - 1, -2**31, 8], sess), [0, 0, 0, -1])
     assert_intact(existing)
 
 
@@ -90,37 +109,44 @@ def test_send_count_overflow_in_static_mode():
         sparse_lookup(table, tf.constant([1, 2]), send_count=0)
     ids = tf.compat.v1.placeholder(tf.int64, [None])
     emb = sparse_lookup(table, ids, send_count=3)
+    train = train_op(emb)
     with tf.compat.v1.Session() as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
-        assert sess.run(emb, {ids: [1, 2, 2, 3]}).shape == (4, 4)
+        assert sess.run([emb, train], {ids: [1, 2, 2, 3]})[0].shape == (4, 4)
         with pytest.raises(tf.errors.InvalidArgumentError, match="send_count=3 is smaller than the 4"):
-            sess.run(emb, {ids: [1, 2, 3, 4]})
-    assert table.size() == 3
+            sess.run([emb, train], {ids: [1, 2, 3, 4]})
+        assert table.size(sess) == 3
 
 
 def test_capacity_overflow_without_expansion(existing):
     table, sess, emb, before = existing
     ids = tf.compat.v1.placeholder(tf.int64, [None])
     more = sparse_lookup(table, ids)
-    sess.run(more, {ids: np.arange(100, 111)})  # 5 + 11 = 16 rows: exactly full
+    train = train_op(more)
+    sess.run(train, {ids: np.arange(100, 111)})  # 5 + 11 = 16 rows: exactly full
+    assert table.size(sess) == 16
     with pytest.raises(tf.errors.ResourceExhaustedError,
                        match=r"table 'existing' is full: device_vocabulary_size=16"):
-        sess.run(more, {ids: [1, 2, 999]})
-    assert table.size() == 16, "the failed batch must not insert its other keys"
+        sess.run(train, {ids: [1, 2, 999]})
+    assert table.size(sess) == 16, "the failed batch must not insert its other keys"
+    assert table.locate([999], sess)[0] == -1
     np.testing.assert_array_equal(sess.run(emb), before)
 
 
 def test_lookup_after_terminate(existing):
-    table, sess, emb, _ = existing
+    table, sess, emb, before = existing
     terminate_config_initializer()
     with pytest.raises(RuntimeError, match="not initialised"):
         sparse_lookup(table, tf.constant([1], tf.int64))
     init()
     with pytest.raises(RuntimeError, match="table 'existing' was released"):
         sparse_lookup(table, tf.constant([1], tf.int64))
-    with pytest.raises(tf.errors.FailedPreconditionError, match="table 'existing' does not exist"):
-        sess.run(emb)  # a graph built before terminate fails cleanly too
-    assert not _libasc.has_table("existing")
+    # The table's state belongs to the session: terminate drops nothing, and
+    # the graph built before keeps working there.
+    np.testing.assert_array_equal(sess.run(emb), before)
+    gc.collect()
+    live = _libasc.live_tables("existing")
+    assert [t["size"] for t in live] == [5]
 
 
 def test_create_table_before_init():
@@ -138,15 +164,19 @@ def test_init_twice():
     (dict(host_vocabulary_size=-1), r"host_vocabulary_size must be in \[0, "),
     (dict(ssd_vocabulary_size=-5), r"ssd_vocabulary_size must be in \[0, "),
     (dict(ssd_vocabulary_size=5), r"ssd_vocabulary_size > 0 needs a host tier"),
-    (dict(host_vocabulary_size=8, ssd_vocabulary_size=5), "ssd_data_path is required"),
+    (dict(host_vocabulary_size=8, ssd_vocabulary_size=5),
+     "ssd_data_path must name at least one directory when ssd_vocabulary_size > 0"),
     (dict(host_vocabulary_size=8, ssd_vocabulary_size=5, ssd_data_path="/no/such/dir"),
-     "ssd_data_path: '/no/such/dir' is not an existing directory"),
+     "ssd_data_path: '/no/such/dir' does not exist"),
     (dict(ssd_data_path="/tmp"), "ssd_data_path is only used with ssd_vocabulary_size > 0"),
     (dict(default_value=[1.0, 2.0]), r"default_value must be a scalar or have shape \[4\]"),
     (dict(emb_initializer=3), "emb_initializer must be a TF initializer"),
-    (dict(name=""), "name must be a non-empty string"),
-    (dict(hot_embedding=True), "hot_embedding=True needs a host tier: host_vocabulary_size must "
-     "be > 0"),
+    (dict(name=""), "name must start with a letter, digit or '.'"),
+    (dict(name="a b"), "name must start with a letter, digit or '.'"),
+    (dict(name="_t"), "name must start with a letter, digit or '.'"),
+    (dict(name="a//b"), "name must start with a letter, digit or '.'"),
+    (dict(name=3), "name must start with a letter, digit or '.'"),
+    (dict(hot_embedding=True), r"\(hot_embedding\) needs a host tier \(host_vocabulary_size > 0\)"),
     (dict(hot_embedding="yes", host_vocabulary_size=20), "hot_embedding must be a bool"),
     (dict(hot_vocabulary_size=3), "hot_vocabulary_size is only used with hot_embedding=True"),
     (dict(hot_embedding=True, host_vocabulary_size=20, hot_vocabulary_size=10),
@@ -156,7 +186,7 @@ def test_init_twice():
     (dict(hot_embedding=True, host_vocabulary_size=20, hot_vocabulary_size=2.5),
      "hot_vocabulary_size must be an integer"),
     (dict(hot_embedding=True, host_vocabulary_size=20, device_vocabulary_size=1),
-     "hot_embedding=True needs device_vocabulary_size >= 2"),
+     r"hot_embedding=True needs device_vocabulary_size >= 2"),
     (dict(hot_refresh_steps=10), "hot_refresh_steps is only used with hot_embedding=True"),
     (dict(hot_embedding=True, host_vocabulary_size=20, hot_refresh_steps=0),
      r"hot_refresh_steps must be in \[1, 1073741824\], got 0"),

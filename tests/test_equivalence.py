@@ -12,7 +12,6 @@ import tensorflow as tf
 import model_harness as mh
 from mx_rec.core.embedding import create_table, sparse_lookup
 from mx_rec.core.sparse_table import LOOKUP_RECORDS
-from mx_rec.libasc import _libasc
 from mx_rec.optimizers import adagrad, ftrl, gradient_descent, lazy_adam
 from mx_rec.util.initialize import init, terminate_config_initializer
 
@@ -65,7 +64,7 @@ def run_mx_rec(opt_name, batches, device_a=512, device_b=256, expansion=False, u
     tf.compat.v1.set_random_seed(3)
     ph = mh.placeholders()
     init_fn = tf.compat.v1.random_uniform_initializer(-0.5, 0.5, seed=11)
-    # Created before the tables, as tables with a host tier require.
+    # Created before the tables (after works too: tests/test_tiering.py).
     sparse_opt = OPTIMIZERS[opt_name][0]()
     # Refreshes every 50 steps, so hot keys also leave the set mid-run.
     hot_kw = dict(hot_embedding=True, hot_refresh_steps=50) if hot else {}
@@ -89,32 +88,36 @@ def run_mx_rec(opt_name, batches, device_a=512, device_b=256, expansion=False, u
     with tf.compat.v1.Session() as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
         for batch in batches:
-            fetched = sess.run([loss, train, [(r.keys, r.is_new, r.rows) for r in records]],
+            fetched = sess.run([loss, train, [(r.keys, r.fill_index, r.rows) for r in records]],
                                feed_dict={ph[k]: batch[k] for k in ("f1", "f2", "f3", "label")})
             losses.append(fetched[0])
-            for record, (keys, is_new, rows) in zip(records, fetched[2]):
-                for i in np.flatnonzero(is_new):
+            for record, (keys, fill_index, rows) in zip(records, fetched[2]):
+                for i in fill_index:
                     assert keys[i] not in initial[record.table.name], "a key was inserted twice"
                     initial[record.table.name][keys[i]] = rows[i]
-        final = {t.name: final_rows(t, sess.run(t.variable)) for t in (ta, tb)}
-        stats = {t.name: t.stats() for t in (ta, tb)}
+        final = {t.name: final_rows(t, sess) for t in (ta, tb)}
+        stats = {t.name: t.stats(sess) for t in (ta, tb)}
     terminate_config_initializer()
     return np.array(losses), initial, final, stats
 
 
-def final_rows(table, device_rows):
+def final_rows(table, sess):
     """key -> row for every key held, from whichever tier holds it."""
-    keys, _ = table.export_slots()
-    tiers = _libasc.locate(table.name, keys)
+    keys, slots = table.export_slots(sess)
+    tiers = table.locate(keys, sess)
     assert set(np.unique(tiers)) <= {0, 1, 2}, "every key is on the device, host or SSD tier"
-    slots, host_rows, found = _libasc.find_rows(table.name, keys)
-    assert found.all()
     on_device = slots >= 0
     np.testing.assert_array_equal(on_device, tiers == 0)
-    assert on_device.sum() + (tiers == 1).sum() + (tiers == 2).sum() == table.size()
+    assert len(keys) == on_device.sum() + (tiers == 1).sum() + (tiers == 2).sum() \
+        == table.size(sess)
+    assert len(np.unique(keys)) == len(keys), "a key is held once"
     assert len(np.unique(slots[on_device])) == on_device.sum(), "device slots are not shared"
-    return {k: device_rows[s] if s >= 0 else host_rows[i, :table.dim]
-            for i, (k, s) in enumerate(zip(keys, slots))}
+    rows = table.read_rows(keys, sess)
+    assert rows.shape == (len(keys), table.dim)
+    # Device keys' rows are the embedding variable's rows at their slots.
+    device_rows = sess.run(table.variable)
+    np.testing.assert_array_equal(rows[on_device], device_rows[slots[on_device]])
+    return dict(zip(keys, rows))
 
 
 def run_dense(opt_name, batches, keys_a, keys_b, initial):

@@ -16,7 +16,8 @@ import model_harness as mh
 from mx_rec.core.asc.feature_spec import FeatureSpec
 from mx_rec.core.asc.helper import get_asc_insert_func
 from mx_rec.core.embedding import create_table, sparse_lookup
-from mx_rec.graph import pending, surgery
+from mx_rec.core.asc import pending
+from mx_rec.graph import surgery
 from mx_rec.graph.modifier import GraphModifierHook, modify_graph_and_start_emb_cache
 from mx_rec.optimizers import adagrad, gradient_descent
 from mx_rec.util.initialize import init, terminate_config_initializer
@@ -174,10 +175,14 @@ def build_harness(batches, modify, kind="initializable", use_dynamic=True, admis
     batch = iterator.get_next()
     ta = create_table(tf.int64, mh.DIM, "a", SEEDED, 512)
     tb = create_table(tf.int32, mh.DIM, "b", SEEDED, 256)
-    kw = dict(modify_graph=modify, access_and_evict_config=admission,
-              **({} if use_dynamic else dict(send_count=mh.BATCH * 3)))
-    loss = mh.head(sparse_lookup(ta, batch["f1"], **kw), sparse_lookup(ta, batch["f2"], **kw),
-                   sparse_lookup(tb, batch["f3"], **kw), batch["label"])
+    def lookup(table, f):
+        # Static shapes: unique ids padded to the feature's number of ids
+        # (send_count may not exceed the ids' static size).
+        send = {} if use_dynamic else dict(send_count=batch[f].shape.num_elements())
+        return sparse_lookup(table, batch[f], modify_graph=modify,
+                             access_and_evict_config=admission, **send)
+
+    loss = mh.head(lookup(ta, "f1"), lookup(ta, "f2"), lookup(tb, "f3"), batch["label"])
     return loss, initializers, batch
 
 

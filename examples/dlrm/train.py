@@ -280,31 +280,32 @@ def _train_and_eval(args, train_np, eval_np):
         labels = np.concatenate(labels)[:n_eval]
         print("eval rows %d  logloss %.4f" % (n_eval, log_loss(labels, probs)))
         print("eval AUC: %.4f" % roc_auc(labels, probs))
-    if args.faae:
-        report_admission(tables, evicted)
-    if args.cache_mode in ("DDR", "SSD"):
-        report_tiers(tables)
+        # The tables' state belongs to this session: report before closing it.
+        if args.faae:
+            report_admission(tables, evicted, sess)
+        if args.cache_mode in ("DDR", "SSD"):
+            report_tiers(tables, sess)
 
 
-def _sum_stats(tables):
+def _sum_stats(tables, sess):
     totals = {}
     for table in {t.name: t for t in tables.values()}.values():
-        for key, value in table.stats().items():
+        for key, value in table.stats(sess).items():
             totals[key] = totals.get(key, 0) + value
     return totals
 
 
-def report_admission(tables, evicted):
-    totals = _sum_stats(tables)
+def report_admission(tables, evicted, sess):
+    totals = _sum_stats(tables, sess)
     print("faae: %d keys admitted (hold rows), %d counted; %d lookups of keys "
           "not admitted yet; %d stale keys evicted" % (
               totals["device_keys"] + totals["host_keys"] + totals["ssd_keys"],
               totals["admission_keys"], totals["rejected"], evicted))
 
 
-def report_tiers(tables):
+def report_tiers(tables, sess):
     """Sums the tier counters of every table: proof that rows really moved."""
-    totals = _sum_stats(tables)
+    totals = _sum_stats(tables, sess)
     looked_up = max(1, totals["hits"] + totals["misses"])
     print("tiers: %d keys on device, %d on host; %d evictions (device->host), "
           "%d loads (host->device), device hit rate %.3f" % (

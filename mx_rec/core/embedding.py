@@ -1,17 +1,19 @@
 """Public table API: create_table() and sparse_lookup(), named as in mxRec."""
 
+import numbers
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
 
 from mx_rec.core import lookup
-from mx_rec.core.asc import admission, key_batch
+from mx_rec.core.asc import admission, key_batch, pending
 from mx_rec.core.asc.feature_spec import FeatureSpec
 from mx_rec.core.asc.key_batch import dedup_keys, pad_to
 from mx_rec.core.sparse_table import SparseTable
-from mx_rec.graph import pending
 from mx_rec.libasc import _libasc
+from mx_rec.util import tf_internals
 from mx_rec.util.initialize import get_config
 from mx_rec.util.validation import check_bool, check_int
 
@@ -20,6 +22,18 @@ _KEY_DTYPES = (tf.int32, tf.int64)
 # bench/hot_bench.py on Zipf ids (BENCHMARKS.md): swaps -6/-12/-16/-18% at
 # 0.25/0.5/0.75/0.9; 0.75 keeps a quarter of the rows for the LRU part.
 HOT_DEFAULT_FRACTION = 0.75
+# Table names become TF op and variable names (mx_rec/<name>/...).
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-]*(/[A-Za-z0-9_.][A-Za-z0-9_.\-]*)*")
+# Largest send_count (unique ids of one lookup in static-shape mode): its
+# padded keys, and the initial-row block some initializers draw, are
+# allocated every step.
+MAX_SEND_COUNT = 2**22
+
+
+def _check_graph_mode(what):
+    if tf.executing_eagerly():
+        raise RuntimeError(f"{what}: mx_rec tables run in graph mode; call "
+                           "tf.compat.v1.disable_eager_execution() first (as in mxRec scripts)")
 
 
 def _as_key_dtype(key_dtype):
@@ -30,6 +44,25 @@ def _as_key_dtype(key_dtype):
     if dtype not in _KEY_DTYPES:
         raise TypeError(f"key_dtype must be tf.int32 or tf.int64, got {key_dtype!r}")
     return dtype
+
+
+def _as_int(name, value):
+    """value as a Python int; TypeError naming the argument otherwise. Ranges are
+    checked once, by TableOptions.validate()."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if not -2**63 <= value < 2**63:
+        raise ValueError(f"{name} must be in [0, {_libasc.MAX_CAPACITY}], got {value}")
+    return value
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            "name must start with a letter, digit or '.' and hold only letters, digits, '_', "
+            f"'.', '-' and '/' between non-empty parts (it names TF ops), got {name!r}")
+    return name
 
 
 def _check_initializer(emb_initializer):
@@ -51,33 +84,23 @@ def _check_default_value(default_value, dim):
     return value
 
 
-def _check_ssd(ssd_vocabulary_size, ssd_data_path, host_vocabulary_size):
-    """The SSD directories as a list ([] without an SSD tier)."""
-    if not ssd_vocabulary_size:
-        if ssd_data_path is not None:
-            raise ValueError("ssd_data_path is only used with ssd_vocabulary_size > 0")
-        return []
-    if not host_vocabulary_size:
-        raise ValueError("ssd_vocabulary_size > 0 needs a host tier: host_vocabulary_size must be "
-                         "> 0 too")
+def _ssd_paths(ssd_data_path):
+    """ssd_data_path as a list of absolute paths ([] when None); checked by validate()."""
     if ssd_data_path is None:
-        raise ValueError("ssd_data_path is required when ssd_vocabulary_size > 0: one directory, "
-                         "or a list tried in order as free space runs out")
-    paths = [ssd_data_path] if isinstance(ssd_data_path, (str, os.PathLike)) else list(ssd_data_path)
+        return []
+    paths = [ssd_data_path] if isinstance(ssd_data_path, (str, os.PathLike)) else ssd_data_path
+    try:
+        paths = [os.path.abspath(os.fspath(p)) for p in paths]
+    except TypeError:
+        raise TypeError("ssd_data_path must be a directory path or a list of them, got "
+                        f"{ssd_data_path!r}") from None
     if not paths:
         raise ValueError("ssd_data_path must name at least one directory")
-    for path in paths:
-        path = os.fspath(path)
-        if not os.path.isdir(path):
-            raise ValueError(f"ssd_data_path: '{path}' is not an existing directory")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise ValueError(f"ssd_data_path: '{path}' is not writable")
-    return [os.path.abspath(os.fspath(p)) for p in paths]
+    return paths
 
 
-def _check_hot(hot_embedding, hot_vocabulary_size, hot_refresh_steps, device_vocabulary_size,
-               host_vocabulary_size):
-    """(hot rows, refresh steps) of the table; hot rows 0: hot embedding off."""
+def _hot_options(hot_embedding, hot_vocabulary_size, hot_refresh_steps, device_vocabulary_size):
+    """(hot rows, refresh steps); hot rows 0: hot embedding off. Ranges: validate()."""
     check_bool("hot_embedding", hot_embedding)
     if not hot_embedding:
         for arg, value in (("hot_vocabulary_size", hot_vocabulary_size),
@@ -85,9 +108,8 @@ def _check_hot(hot_embedding, hot_vocabulary_size, hot_refresh_steps, device_voc
             if value is not None:
                 raise ValueError(f"{arg} is only used with hot_embedding=True")
         return 0, _libasc.HOT_REFRESH_STEPS
-    if not host_vocabulary_size:
-        raise ValueError("hot_embedding=True needs a host tier: host_vocabulary_size must be > 0 "
-                         "(without one every key stays on the device)")
+    # Hot keys may take at most device_vocabulary_size - 1 rows (one stays for
+    # the rest), so hot embedding needs two device rows.
     if device_vocabulary_size < 2:
         raise ValueError("hot_embedding=True needs device_vocabulary_size >= 2: hot keys may "
                          "take at most device_vocabulary_size - 1 rows")
@@ -95,10 +117,9 @@ def _check_hot(hot_embedding, hot_vocabulary_size, hot_refresh_steps, device_voc
         rows = max(1, int(device_vocabulary_size * HOT_DEFAULT_FRACTION))
     else:
         rows = check_int("hot_vocabulary_size", hot_vocabulary_size, 1, device_vocabulary_size - 1)
-    if hot_refresh_steps is None:
-        return rows, _libasc.HOT_REFRESH_STEPS
-    return rows, check_int("hot_refresh_steps", hot_refresh_steps, 1,
-                           _libasc.MAX_HOT_REFRESH_STEPS)
+    refresh = _libasc.HOT_REFRESH_STEPS if hot_refresh_steps is None else \
+        _as_int("hot_refresh_steps", hot_refresh_steps)
+    return rows, refresh
 
 
 def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_size=None,
@@ -110,7 +131,8 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
     Args:
       key_dtype: tf.int64 or tf.int32, the dtype of the ids users feed.
       dim: embedding width, 1..8192.
-      name: unique table name.
+      name: table name, unique within a graph; letters, digits, '_', '.', '-'
+        and '/' (it names the table's TF ops and variables).
       emb_initializer: any TF initializer; new keys' rows are drawn from it
         when the key is first seen in training.
       device_vocabulary_size: rows of the device tier (HBM mode: the whole
@@ -118,8 +140,9 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
         inserting more keys is an error naming the table and sizes.
       host_vocabulary_size: rows of the host (DDR) tier. When > 0 the device
         tier becomes a fixed-size LRU cache over all the table's keys (dynamic
-        expansion does not apply), and every hash optimizer that will train the
-        table must be created before it: its state moves with the rows.
+        expansion does not apply); rows move between the tiers together with
+        their hash optimizer state. Hash optimizers may be created before or
+        after the table, as long as it is before the table's first step.
       ssd_vocabulary_size: rows of the SSD tier below the host tier (needs
         host_vocabulary_size > 0). Host rows are demoted to it by LFU when the
         host tier fills, and come back to the device when looked up.
@@ -157,42 +180,35 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
         does not hold: a scalar or a [dim] vector.
 
     Returns:
-      A SparseTable to pass to sparse_lookup().
+      A SparseTable to pass to sparse_lookup(). Its state (keys, rows in
+      every tier, admission records) belongs to each session that runs it,
+      like a variable's value: the global variables initializer empties it.
     """
+    _check_graph_mode("create_table")
     config = get_config()
     dtype = _as_key_dtype(key_dtype)
-    dim = check_int("dim", dim, 1, _libasc.MAX_DIM)
     if device_vocabulary_size is None:
         raise ValueError("device_vocabulary_size is required: the number of device rows, "
                          f"in [1, {_libasc.MAX_CAPACITY}]")
-    device_vocabulary_size = check_int("device_vocabulary_size", device_vocabulary_size, 1,
-                                       _libasc.MAX_CAPACITY)
-    host_vocabulary_size = check_int("host_vocabulary_size", host_vocabulary_size, 0,
-                                     _libasc.MAX_CAPACITY)
-    ssd_vocabulary_size = check_int("ssd_vocabulary_size", ssd_vocabulary_size, 0,
-                                    _libasc.MAX_CAPACITY)
-    ssd_paths = _check_ssd(ssd_vocabulary_size, ssd_data_path, host_vocabulary_size)
-    if not isinstance(cache_policy, str) or cache_policy.upper() not in ("LRU", "LFU"):
-        raise ValueError(f"cache_policy must be 'LRU' or 'LFU', got {cache_policy!r}")
-    hot_vocabulary_size, hot_refresh_steps = _check_hot(
-        hot_embedding, hot_vocabulary_size, hot_refresh_steps, device_vocabulary_size,
-        host_vocabulary_size)
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got {name!r}")
-    if name in config.tables and not config.tables[name].released:
-        raise ValueError(f"name: a table named '{name}' already exists")
-    table = SparseTable(name=name, key_dtype=dtype, dim=dim,
-                        initializer=_check_initializer(emb_initializer),
-                        device_vocabulary_size=device_vocabulary_size,
-                        dynamic_expansion=config.use_dynamic_expansion,
-                        default_value=_check_default_value(default_value, dim),
-                        host_vocabulary_size=host_vocabulary_size,
-                        ssd_vocabulary_size=ssd_vocabulary_size, ssd_paths=ssd_paths,
-                        cache_policy=cache_policy.lower(),
-                        hot_vocabulary_size=hot_vocabulary_size,
-                        hot_refresh_steps=hot_refresh_steps,
-                        hash_optimizers=config.hash_optimizers)
-    config.tables[name] = table
+    options = _libasc.TableOptions()
+    options.name = _check_name(name)
+    options.key_dtype = dtype.name
+    options.dim = _as_int("dim", dim)
+    options.device_vocabulary_size = _as_int("device_vocabulary_size", device_vocabulary_size)
+    options.host_vocabulary_size = _as_int("host_vocabulary_size", host_vocabulary_size)
+    options.ssd_vocabulary_size = _as_int("ssd_vocabulary_size", ssd_vocabulary_size)
+    options.ssd_data_path = _ssd_paths(ssd_data_path)
+    if not isinstance(cache_policy, str):
+        raise TypeError(f"cache_policy must be 'LRU' or 'LFU', got {cache_policy!r}")
+    options.cache_policy = cache_policy
+    options.dynamic_expansion = config.use_dynamic_expansion and not host_vocabulary_size
+    options.hot_vocabulary_size, options.hot_refresh_steps = _hot_options(
+        hot_embedding, hot_vocabulary_size, hot_refresh_steps, options.device_vocabulary_size)
+    options.validate()
+    table = SparseTable(options, dtype, _check_initializer(emb_initializer),
+                        _check_default_value(default_value, options.dim), config.graph_tables)
+    table.in_graph()  # its variables exist from now on (unique name per graph)
+    config.tables.append(table)
     return table
 
 
@@ -221,7 +237,12 @@ def sparse_lookup(table, ids, send_count=None, is_train=True, name=None, modify_
       send_count: static-shape mode (init(use_dynamic=False)) only: the number
         of unique ids one batch of this lookup may hold; unique ids are padded
         to it. Required there, ignored in dynamic mode.
-      is_train: training (insert + gradients) or eval (read only).
+      is_train: training (insert + gradients) or eval (read only): a Python
+        bool, or a scalar tf.bool tensor (e.g. a train_phase placeholder); when
+        it is false at run time the lookup is exactly an eval lookup (no key is
+        inserted, counted or stamped). A training lookup cannot be built inside
+        tf.cond / tf.while_loop / tf.function (ValueError naming it): look up
+        outside and choose between the results.
       name: name scope of the lookup's ops.
       modify_graph: automatic graph modification (see above).
       batch: the batch dict the ids come from; required with a FeatureSpec.
@@ -232,18 +253,26 @@ def sparse_lookup(table, ids, send_count=None, is_train=True, name=None, modify_
         FeatureSpec the thresholds come from the spec.
       dim: optional; must equal the table's dim (mxRec scripts pass it).
     """
+    _check_graph_mode("sparse_lookup")
     config = get_config()
     if not isinstance(table, SparseTable):
         raise TypeError(f"table must be a SparseTable from create_table(), got {table!r}")
     table.check_usable()
-    if not isinstance(is_train, bool):
-        raise TypeError(f"is_train must be a bool, got {is_train!r}")
+    is_train = _check_is_train(is_train)
     if not isinstance(modify_graph, bool):
         raise TypeError(f"modify_graph must be a bool, got {modify_graph!r}")
     if dim is not None and dim != table.dim:
         raise ValueError(f"dim={dim!r} differs from table '{table.name}' dim={table.dim}")
-    static_count = _static_count(config, send_count)
+    static_count = _static_count(config, table, send_count)
     scope = name or f"{table.name}_lookup"
+    if is_train is not False:
+        where = tf_internals.control_flow_kind()
+        if where is not None:
+            raise ValueError(
+                f"sparse_lookup '{scope}' (table '{table.name}') is a training lookup inside "
+                f"{where}; mx_rec cannot update rows read conditionally. Look the ids up outside "
+                "the control flow and choose between the results there (tf.where / tf.cond over "
+                "the embeddings), or use is_train=False for a read-only lookup")
     with tf.compat.v1.name_scope(name, default_name=f"{table.name}_lookup"):
         if isinstance(ids, FeatureSpec):
             keys, thresholds, coefficient = _feature_spec_keys(config, table, ids, batch,
@@ -259,22 +288,46 @@ def sparse_lookup(table, ids, send_count=None, is_train=True, name=None, modify_
                 keys = dedup_keys(ids, static_count)
         if static_count and keys.unique.shape[0] != static_count:
             keys = pad_to(keys, static_count)
-        access = _feature_access(table, thresholds, coefficient, batch) if is_train else None
+        access = None if is_train is False else \
+            _feature_access(table, thresholds, coefficient, batch)
         return lookup.build(table, keys, static_count, is_train, access)
 
 
-def _static_count(config, send_count):
+def _check_is_train(is_train):
+    """A Python bool, or a scalar tf.bool tensor."""
+    if isinstance(is_train, bool):
+        return is_train
+    if isinstance(is_train, (np.bool_,)):
+        return bool(is_train)
+    if tf.is_tensor(is_train) and is_train.dtype == tf.bool and is_train.shape.rank in (0, None):
+        return tf.reshape(is_train, [])
+    raise TypeError(f"is_train must be a bool or a scalar tf.bool tensor, got {is_train!r}")
+
+
+def _static_count(config, table, send_count):
+    """send_count of a static-shape lookup (0 in dynamic mode, where it is only
+    checked). At most MAX_SEND_COUNT, and, unless the table can grow, its
+    device rows (one step's unique keys must fit the device tier)."""
+    bound = MAX_SEND_COUNT
+    if not table.dynamic_expansion:
+        bound = min(bound, table.device_vocabulary_size)
     if not config.use_dynamic:
         if send_count is None:
             raise ValueError("send_count is required in static shape mode "
-                             "(init(use_dynamic=False)): the most unique ids one batch holds")
-        return check_int("send_count", send_count, 1, 2**31 - 1)
+                             "(init(use_dynamic=False)): the most unique ids one batch holds, "
+                             f"in [1, {bound}]")
+        return check_int("send_count", send_count, 1, bound)
     if send_count is not None:
-        check_int("send_count", send_count, 1, 2**31 - 1)
+        check_int("send_count", send_count, 1, bound)
     return 0
 
 
 def _check_ids(ids):
+    if isinstance(ids, (tf.SparseTensor, tf.compat.v1.SparseTensorValue, tf.RaggedTensor)):
+        raise TypeError(
+            f"ids must be a dense int32/int64 tensor (any shape) or a FeatureSpec, got a "
+            f"{type(ids).__name__}: make it dense first (tf.sparse.to_dense / .to_tensor() with a "
+            "padding id, pooling the padding out), or look up its .values and segment-pool them")
     ids = tf.convert_to_tensor(ids)
     if ids.dtype not in (tf.int32, tf.int64):
         raise TypeError(f"ids must be an int32 or int64 tensor or a FeatureSpec, "

@@ -4,38 +4,36 @@ Tables whose keys have an eviction_threshold (FeatureSpec or
 access_and_evict_config) lose every key not seen for more than that many time
 units, from every tier, when the hook fires: every `evict_step_interval`
 training steps and/or every `evict_time_interval` seconds of wall time. The
-device slots the keys held are freed and their rows (embedding and optimizer
-state) re-initialised, so a later key that takes the slot starts clean and
-nothing stale is read through it.
+device slots the keys held are freed (once no running step uses them); a key
+that takes such a slot later gets a fresh initial row and optimizer state,
+like any new key.
 """
 
 import time
 
 import tensorflow as tf
 
-from mx_rec.core import lookup
 from mx_rec.ops import asc_ops
-from mx_rec.util.initialize import get_config
+from mx_rec.util.initialize import tables_in_graph
 from mx_rec.util.validation import check_bool, check_int
 
 
 def evict_op(tables=None):
-    """Op evicting the stale keys of `tables` (default: every table with an
-    eviction_threshold) and re-initialising their device rows; returns the
-    number of keys evicted (int64 scalar)."""
+    """Op evicting the stale keys of `tables` (default: every table of the
+    default graph with an eviction_threshold); returns the number of keys
+    evicted (int64 scalar)."""
     if tables is None:
-        tables = [t for t in get_config().tables.values()
-                  if not t.released and t.thresholds is not None
-                  and t.thresholds.eviction_threshold is not None]
+        tables = [t for t in tables_in_graph(tf.compat.v1.get_default_graph()).values()
+                  if t.thresholds is not None and t.thresholds.eviction_threshold is not None]
     counts = [tf.constant(0, tf.int64)]
     for table in tables:
-        with tf.compat.v1.name_scope(f"{table.name}_evict"):
-            freed, evicted = asc_ops.evict_stale(table.name)
-            rows = lookup.initial_rows(table, tf.size(freed))
-            resets = [table.variable.scatter_update(tf.IndexedSlices(rows, freed))]
-            resets += [state.reset(freed) for state in table.state_slots]
-            with tf.control_dependencies(resets):
-                counts.append(tf.identity(evicted))
+        thresholds = table.thresholds
+        if thresholds is None or thresholds.eviction_threshold is None:
+            raise ValueError(f"tables: table '{table.name}' has no eviction_threshold (set it in "
+                             "its FeatureSpec or access_and_evict_config)")
+        counts.append(asc_ops.evict_stale(table.handle, thresholds.access_threshold,
+                                          thresholds.eviction_threshold,
+                                          name=f"{table.name}_evict"))
     return tf.add_n(counts)
 
 

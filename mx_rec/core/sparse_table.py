@@ -1,15 +1,19 @@
-"""SparseTable: one embedding table whose keys live in libasc.
+"""SparseTable: an embedding table with an unbounded vocabulary (see create_table).
 
-The device tier is a TF resource variable of [capacity, dim] rows (plus the
-optimizer state variables registered by hash optimizers, all indexed by the
-same slot). libasc maps each key to its slot. Table variables are kept out of
-TRAINABLE_VARIABLES: only hash optimizers update them, and only the rows the
-step touched.
+A SparseTable holds what create_table fixed. The TensorFlow objects that
+carry a table's state live in a graph: the table's resource handle
+(AscTableHandle, like a MutableHashTable) and its device-row variables. They
+are made the first time the table is used in a graph (create_table makes them
+in the current default graph), so one SparseTable serves every graph that
+looks it up, e.g. each graph an Estimator builds. Each session running such a
+graph owns its own table state, exactly like a variable's value: the table's
+variable initializer empties it, two sessions never share it, and nothing
+reaches it by name from another graph.
 """
 
 import dataclasses
 import weakref
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -17,9 +21,10 @@ import tensorflow as tf
 from mx_rec.libasc import _libasc
 from mx_rec.ops import asc_ops
 
-# Collection holding every table's embedding and optimizer-state variables.
+# Graph collection of every table variable (embedding and optimizer state).
+# Kept out of TRAINABLE_VARIABLES so dense optimizers never touch them.
 TABLE_VARIABLES = "mx_rec_table_variables"
-# Collection of LookupRecord objects, one per training lookup in the graph.
+# Graph collection of LookupRecord (one per training lookup).
 LOOKUP_RECORDS = "mx_rec_lookup_records"
 
 
@@ -27,59 +32,85 @@ LOOKUP_RECORDS = "mx_rec_lookup_records"
 class LookupRecord:
     """What a hash optimizer needs from one training lookup.
 
-    rows[i] is the device row of unique key keys[i], read at slot slots[i]. In
-    static-shape mode only the first n_valid entries are real (the rest is
-    padding); n_valid is None for unpadded lookups. is_new marks keys inserted
-    by this step; capacity is the table's device rows after it (None when the
-    table cannot grow). On a table with feature admission, admitted marks the
-    keys that hold a row (the others read the default value, slot -1, and take
-    no update); None when every key does.
+    keys: the lookup's unique keys (padded in static-shape mode).
+    rows: [unique, dim], the tensor gradients are taken with respect to.
+    slots: int64 [unique], the rows' device slots (-1: no row).
+    n_valid: the first n_valid entries are real (the rest is static-shape
+      padding); None for unpadded lookups.
+    admitted: bool [unique], the keys that hold a row (slot >= 0), when some
+      may not (feature admission, or is_train given as a tensor); None when
+      every key does.
+    fill_index: int64 positions of the keys whose initial row this lookup
+      drew (new keys).
     """
 
     table: "SparseTable"
     keys: tf.Tensor
     rows: tf.Tensor
     slots: tf.Tensor
-    is_new: tf.Tensor
     n_valid: Optional[tf.Tensor]
-    capacity: Optional[tf.Tensor]
     admitted: Optional[tf.Tensor] = None
+    fill_index: Optional[tf.Tensor] = None
 
 
 @dataclasses.dataclass
 class StateSlot:
-    """An optimizer state variable that lives beside the table's rows."""
+    """An optimizer state variable beside the table's rows."""
 
     variable: tf.Variable
     init_value: float
+    owner: object  # the hash optimizer that made it
 
-    def reset(self, slots):
-        """Op writing the initial state into rows `slots` (a 1-D int tensor)."""
-        fill = tf.fill(tf.stack([tf.size(slots), self.variable.shape[1]]),
-                       tf.constant(self.init_value, tf.float32))
-        return self.variable.scatter_update(tf.IndexedSlices(fill, slots))
+
+class GraphTable:
+    """A table's TF objects in one graph: handle, variables, lookup order."""
+
+    def __init__(self, table, graph):
+        self.graph = graph
+        with graph.as_default(), tf.compat.v1.name_scope(None), graph.control_dependencies(None):
+            self.handle = asc_ops.table_handle(table.options_text, f"mx_rec_table/{table.name}",
+                                               name=f"mx_rec/{table.name}/table")
+            reset = asc_ops.table_reset(self.handle, name=f"mx_rec/{table.name}/reset")
+            # The table's initializer is its embedding variable's: re-running
+            # it (or global_variables_initializer) empties the table too.
+            self.variable = table.new_row_variable(table.name, 0.0, after=reset)
+            # Introspection ops, built now so that they exist in graphs that
+            # are finalized later (MonitoredSession, Estimator).
+            with tf.compat.v1.name_scope(f"mx_rec/{table.name}/introspection/"):
+                self.stats = asc_ops.table_stats(self.handle)
+                self.snapshot = asc_ops.table_snapshot(self.handle)
+                self.admission = asc_ops.export_admission(self.handle)
+                self.capacity = tf.raw_ops.VariableShape(input=self.variable.handle)[0]
+                self.keys = tf.compat.v1.placeholder(table.key_dtype, [None], name="keys")
+                self.tiers = asc_ops.table_locate(self.handle, tf.cast(self.keys, tf.int64))
+                self.rows = asc_ops.read(self.handle, self.variable, self.keys, True,
+                                         tf.constant(table.default_value, tf.float32))
+        self.state_slots: Dict[str, StateSlot] = {}
+        # rows tensor of the latest training lookup built (lookups of a table
+        # run in construction order).
+        self.last_train_read: Optional[tf.Tensor] = None
 
 
 class SparseTable:
     """An embedding table with an unbounded vocabulary (see create_table)."""
 
-    def __init__(self, name, key_dtype, dim, initializer, device_vocabulary_size,
-                 dynamic_expansion, default_value, host_vocabulary_size=0,
-                 ssd_vocabulary_size=0, ssd_paths=(), cache_policy="lru", hash_optimizers=(),
-                 hot_vocabulary_size=0, hot_refresh_steps=_libasc.HOT_REFRESH_STEPS):
-        self.name = name
+    def __init__(self, options, key_dtype, initializer, default_value, registry):
+        self._options = options
+        self.options_text = options.serialize()
+        self.name = options.name
         self.key_dtype = key_dtype
-        self.dim = dim
+        self.dim = options.dim
         self.initializer = initializer
-        self.device_vocabulary_size = device_vocabulary_size
-        # A host tier makes the device tier a fixed-size cache.
-        self.host_vocabulary_size = host_vocabulary_size
-        self.ssd_vocabulary_size = ssd_vocabulary_size
-        # Device rows that may hold pinned hot keys (0: hot embedding off).
-        self.hot_vocabulary_size = hot_vocabulary_size
-        self.hot_refresh_steps = hot_refresh_steps
-        self.dynamic_expansion = dynamic_expansion and not host_vocabulary_size
         self.default_value = default_value
+        self.device_vocabulary_size = options.device_vocabulary_size
+        self.host_vocabulary_size = options.host_vocabulary_size
+        self.ssd_vocabulary_size = options.ssd_vocabulary_size
+        self.hot_vocabulary_size = options.hot_vocabulary_size
+        self.hot_refresh_steps = options.hot_refresh_steps
+        self.cache_policy = options.cache_policy
+        self.dynamic_expansion = options.dynamic_expansion
+        self._registry = registry  # graph -> {name: SparseTable}, from init()
+        self._graphs = weakref.WeakKeyDictionary()  # graph -> GraphTable
         self._released = False
         # FAAE thresholds (core/asc/admission.Thresholds), None until a feature
         # or lookup sets them.
@@ -87,88 +118,125 @@ class SparseTable:
         # Whether a training lookup without thresholds was built (then none
         # may add thresholds later: its keys would not be counted).
         self.has_unfiltered_lookup = False
-        self._state_slots: Dict[str, StateSlot] = {}
-        # graph -> rows tensor of its latest training lookup (graphs may be freed)
-        self._last_train_read = weakref.WeakKeyDictionary()
-        # Rows that travel between tiers hold the embedding, then the state of
-        # every hash optimizer created before the table, in that order.
-        tiered_state = [(opt.name, slot, init) for opt in hash_optimizers
-                        for slot, init in opt.state_specs()] if host_vocabulary_size else []
-        self.row_width = dim * (1 + len(tiered_state))
-        _libasc.create_table(name=name, key_type=key_dtype.name, dim=dim,
-                             device_capacity=device_vocabulary_size,
-                             dynamic_expansion=self.dynamic_expansion,
-                             host_capacity=host_vocabulary_size, row_width=self.row_width,
-                             ssd_capacity=ssd_vocabulary_size, ssd_paths=list(ssd_paths),
-                             device_policy=cache_policy, hot_capacity=hot_vocabulary_size,
-                             hot_refresh_steps=hot_refresh_steps)
-        try:
-            self.variable = self._new_row_variable(name, 0.0)
-            for owner, slot, init in tiered_state:
-                self._add_state_slot(owner, slot, init)
-        except Exception:
-            _libasc.drop_table(name)
-            raise
 
-    # ---- device-tier variables -------------------------------------------------
+    # ---- graph objects -------------------------------------------------------------
 
-    def _new_row_variable(self, var_name, fill):
+    def in_graph(self, graph=None):
+        """The table's GraphTable in `graph` (default: the outermost default graph),
+        made on first use (not for a released table)."""
+        if graph is None:
+            with tf.init_scope():
+                graph = tf.compat.v1.get_default_graph()
+        state = self._graphs.get(graph)
+        if state is None:
+            self.check_usable()
+            names = self._registry.setdefault(graph, {})
+            other = names.get(self.name)
+            if other is not None and other is not self:
+                raise ValueError(f"name: another table named '{self.name}' is already used in "
+                                 "this graph; table names must be unique within a graph")
+            state = GraphTable(self, graph)
+            names[self.name] = self
+            self._graphs[graph] = state
+        return state
+
+    def new_row_variable(self, var_name, fill, after=None):
+        """A [device rows, dim] float variable filled with `fill` (its initializer
+        runs `after` first)."""
         rows = self.device_vocabulary_size
         # Expandable tables declare an unknown row count so their variables may
-        # be grown in place by AscEnsureRows.
+        # be grown in place.
         shape = tf.TensorShape([None if self.dynamic_expansion else rows, self.dim])
-        with tf.compat.v1.name_scope(None):
-            return tf.compat.v1.Variable(
-                initial_value=lambda: tf.fill([rows, self.dim], np.float32(fill)),
-                shape=shape, dtype=tf.float32, trainable=False, use_resource=True,
-                collections=[tf.compat.v1.GraphKeys.GLOBAL_VARIABLES, TABLE_VARIABLES],
-                name=f"mx_rec/{var_name}")
 
-    def _add_state_slot(self, owner, slot_name, init_value):
-        key = f"{owner}/{slot_name}"
-        var = self._new_row_variable(f"{self.name}/{key}", init_value)
-        self._state_slots[key] = StateSlot(var, float(init_value))
-        return self._state_slots[key]
+        def initial_value():
+            with tf.control_dependencies([] if after is None else [after]):
+                return tf.fill([rows, self.dim], np.float32(fill))
+
+        return tf.compat.v1.Variable(
+            initial_value=initial_value, shape=shape, dtype=tf.float32, trainable=False,
+            use_resource=True, collections=[tf.compat.v1.GraphKeys.GLOBAL_VARIABLES,
+                                            TABLE_VARIABLES],
+            name=f"mx_rec/{var_name}")
+
+    @property
+    def handle(self):
+        """The table's resource handle in the default graph."""
+        return self.in_graph().handle
+
+    @property
+    def variable(self):
+        """The embedding variable (device rows) in the default graph."""
+        return self.in_graph().variable
 
     def state_slot(self, owner, slot_name, init_value):
-        """The optimizer state variable `owner/slot_name`.
-
-        Created on first use in HBM mode. A table with a host tier fixed its
-        rows' layout at creation, so its state exists from then on.
-        """
-        key = f"{owner}/{slot_name}"
-        if key in self._state_slots:
-            return self._state_slots[key]
-        if self.host_vocabulary_size:
+        """The optimizer state variable `slot_name` of hash optimizer `owner` in
+        the default graph, made on first use. Two optimizers with one name may
+        not both train a table: their state would be one variable."""
+        state = self.in_graph()
+        key = f"{owner.name}/{slot_name}"
+        entry = state.state_slots.get(key)
+        if entry is None:
+            with state.graph.as_default(), tf.compat.v1.name_scope(None), \
+                    state.graph.control_dependencies(None):
+                variable = self.new_row_variable(f"{self.name}/{key}", init_value)
+            entry = state.state_slots[key] = StateSlot(variable, float(init_value), owner)
+        elif entry.owner is not owner:
             raise ValueError(
-                f"table '{self.name}' has a host tier, so optimizer state travels with its rows: "
-                f"create the hash optimizer '{owner}' before create_table('{self.name}', ...)")
-        return self._add_state_slot(owner, slot_name, init_value)
+                f"two hash optimizers named '{owner.name}' train table '{self.name}': their state "
+                "would be the same variables; give them different names (name=...)")
+        return entry
 
-    @property
-    def state_slots(self) -> List[StateSlot]:
-        return list(self._state_slots.values())
+    def state_slots(self, graph=None):
+        """StateSlots of the table in `graph` (default graph), in creation order."""
+        return list(self.in_graph(graph).state_slots.values())
 
-    @property
-    def row_variables(self) -> List[tf.Variable]:
-        """Embedding then state variables: the column order of a moved row."""
-        return [self.variable] + [s.variable for s in self._state_slots.values()]
+    # ---- introspection (runs ops in a session) --------------------------------------
 
-    def ensure_rows(self, variable, capacity, fill):
-        """Op growing `variable` to `capacity` rows when the table may expand."""
-        if not self.dynamic_expansion:
-            return tf.no_op()
-        return asc_ops.ensure_rows(variable, capacity, fill)
+    def _run(self, session, fetch, keys=None):
+        """Runs `fetch(GraphTable)` in `session` (default: the default session)."""
+        session = session or tf.compat.v1.get_default_session()
+        if session is None:
+            raise RuntimeError(f"table '{self.name}': its state lives in a session; pass "
+                               "session=... or call inside `with session.as_default():`")
+        state = self._graphs.get(session.graph) or self.in_graph(session.graph)
+        feed = None if keys is None else {state.keys: np.asarray(keys).reshape(-1)}
+        return session.run(fetch(state), feed)
 
-    # ---- lookup ordering ---------------------------------------------------------------
+    def stats(self, session=None):
+        """Counters (dict, _libasc.STAT_NAMES) of the table in `session` (default:
+        the default session): keys per tier, hits, misses, loads, evictions, new
+        keys, SSD traffic, hot_keys / hot_hits (hot embedding), open steps and
+        rolled-back keys. mx_rec.core.tier_stats.hit_rates(stats) turns them
+        into hit rates."""
+        values = self._run(session, lambda s: s.stats)
+        return dict(zip(_libasc.STAT_NAMES, (int(v) for v in values)))
 
-    def previous_train_reads(self):
-        """[rows tensor of the latest training lookup in the default graph], or []."""
-        last = self._last_train_read.get(tf.compat.v1.get_default_graph())
-        return [] if last is None else [last]
+    def size(self, session=None):
+        """Number of keys the table holds in `session`, in all tiers."""
+        stats = self.stats(session)
+        return stats["device_keys"] + stats["host_keys"] + stats["ssd_keys"]
 
-    def note_train_read(self, rows):
-        self._last_train_read[rows.graph] = rows
+    def capacity(self, session=None):
+        """Device rows of the table in `session` (grows with dynamic expansion)."""
+        return int(self._run(session, lambda s: s.capacity))
+
+    def export_slots(self, session=None):
+        """(keys, slots) numpy arrays of every key held in `session`, in
+        unspecified order; slot -1 for keys on the host or SSD tier."""
+        return self._run(session, lambda s: s.snapshot)
+
+    def locate(self, keys, session=None):
+        """Tier of each key in `session`: 0 device, 1 host, 2 SSD, -1 absent."""
+        return self._run(session, lambda s: s.tiers, keys)
+
+    def read_rows(self, keys, session=None):
+        """[len(keys), dim] rows of keys in `session` from whichever tier holds
+        them (default_value for keys the table does not hold); an eval read."""
+        return self._run(session, lambda s: s.rows, keys)
+
+    def export_admission(self, session=None):
+        """(keys, counts, last_seen) of the table's admission records in `session`."""
+        return self._run(session, lambda s: s.admission)
 
     # ---- lifecycle ---------------------------------------------------------------
 
@@ -183,30 +251,22 @@ class SparseTable:
                 "call init() and create_table() again before looking it up")
 
     def release(self):
-        if not self._released and _libasc.has_table(self.name):
-            _libasc.drop_table(self.name)
+        """Forbids new uses; graphs built before keep working in their sessions."""
         self._released = True
 
-    # ---- introspection -------------------------------------------------------------
+    # ---- variable-like -----------------------------------------------------------
 
-    def size(self):
-        """Number of keys the table holds."""
-        return _libasc.table_size(self.name)
+    @property
+    def shape(self):
+        """[device_vocabulary_size, dim] (rows unknown when the table may grow),
+        like a variable's shape; the keys the table holds are not bounded by it."""
+        return tf.TensorShape([None if self.dynamic_expansion else self.device_vocabulary_size,
+                               self.dim])
 
-    def capacity(self):
-        """Device rows currently reserved in libasc."""
-        return _libasc.table_capacity(self.name)
-
-    def stats(self):
-        """Counters (dict, _libasc.STAT_NAMES): keys per tier, hits, misses, loads,
-        evictions, new keys, SSD traffic, hot_keys / hot_hits (hot embedding).
-        mx_rec.core.tier_stats.hit_rates(stats) turns them into hit rates."""
-        return _libasc.stats(self.name)
-
-    def export_slots(self):
-        """(keys, slots) numpy arrays of every key held, in unspecified order."""
-        return _libasc.snapshot(self.name)
+    def get_shape(self):
+        return self.shape
 
     def __repr__(self):
         return (f"SparseTable(name={self.name!r}, key_dtype={self.key_dtype.name}, dim={self.dim}, "
                 f"device_vocabulary_size={self.device_vocabulary_size})")
+

@@ -25,16 +25,14 @@ import dataclasses
 from typing import Dict, List
 
 import tensorflow as tf
-from tensorflow.python.data.ops import dataset_ops
-from tensorflow.python.framework import function
-from tensorflow.python.ops import gen_dataset_ops, gen_functional_ops
 
 from mx_rec.core.asc.key_batch import KeyBatch, dedup_keys
 from mx_rec.graph import surgery
+from mx_rec.util import tf_internals
 
 _PASS_THROUGH = ("Identity", "IdentityN", "Snapshot", "StopGradient")
-_GET_NEXT = {"IteratorGetNext": gen_dataset_ops.iterator_get_next,
-             "IteratorGetNextSync": gen_dataset_ops.iterator_get_next_sync}
+_GET_NEXT = {"IteratorGetNext": tf.raw_ops.IteratorGetNext,
+             "IteratorGetNextSync": tf.raw_ops.IteratorGetNextSync}
 _INITIALIZABLE = ("IteratorV2", "Iterator")
 _ONE_SHOT = "OneShotIterator"
 _N_KEYS = len(dataclasses.fields(KeyBatch))
@@ -133,7 +131,7 @@ def replace(resource, components, prefetch):
     new_shapes = [s.shape for s in new_spec]
     replaced = {}
     for old in old_get_next:
-        new = _GET_NEXT[old.type](new_resource, output_types=new_types,
+        new = _GET_NEXT[old.type](iterator=new_resource, output_types=new_types,
                                   output_shapes=new_shapes)[0].op
         for old_output, new_output in zip(old.outputs, new.outputs):
             surgery.reroute(old_output, new_output)
@@ -154,7 +152,7 @@ def _retired_iterator(spec):
     _RETIRED_MESSAGE; for component types it cannot fake (e.g. variant), one
     that nothing initializes (TF's own "not initialized" error)."""
     if not all(s.dtype.is_numpy_compatible for s in spec):
-        return gen_dataset_ops.iterator_v2(
+        return tf.raw_ops.IteratorV2(
             shared_name="", container="", output_types=[s.dtype for s in spec],
             output_shapes=[s.shape for s in spec], name="retired_iterator")
 
@@ -169,7 +167,7 @@ def _retired_iterator(spec):
 
     with tf.compat.v1.name_scope("retired"):
         dataset = tf.data.Dataset.range(1).map(fail)
-        return tf.compat.v1.data.make_one_shot_iterator(dataset)._iterator_resource  # pylint: disable=protected-access
+        return tf_internals.iterator_resource(tf.compat.v1.data.make_one_shot_iterator(dataset))
 
 
 def _keyed_dataset(variant, spec, components, prefetch):
@@ -182,7 +180,7 @@ def _keyed_dataset(variant, spec, components, prefetch):
             keys += dedup_keys(flat[index]).tensors()
         return flat + tuple(keys)
 
-    dataset = dataset_ops._VariantDataset(variant, spec)  # pylint: disable=protected-access
+    dataset = tf_internals.variant_dataset(variant, spec)
     dataset = dataset.map(add_keys)
     return dataset.prefetch(prefetch) if prefetch else dataset
 
@@ -192,13 +190,13 @@ def _initializable(resource, keyed):
     initializers = _initializers(resource)
     datasets = [keyed(op.inputs[0]) for op in initializers]
     new_spec = datasets[0].element_spec
-    new_resource = gen_dataset_ops.iterator_v2(
+    new_resource = tf.raw_ops.IteratorV2(
         container=resource.get_attr("container"),
         shared_name=_renamed(resource.get_attr("shared_name")),
         output_types=[s.dtype for s in new_spec], output_shapes=[s.shape for s in new_spec],
         name="keyed_iterator")
     for op, dataset in zip(initializers, datasets):
-        surgery.set_input(op, 0, dataset._variant_tensor)  # pylint: disable=protected-access
+        surgery.set_input(op, 0, tf_internals.variant_tensor(dataset))
     return new_resource, new_spec
 
 
@@ -207,17 +205,17 @@ def _one_shot(resource, keyed):
     old_factory = resource.get_attr("dataset_factory")
     built = {}
 
-    @function.Defun()
+    @tf_internals.Defun()
     def keyed_factory():
-        (variant,) = gen_functional_ops.stateful_partitioned_call(
+        (variant,) = tf.raw_ops.StatefulPartitionedCall(
             args=[], Tout=[tf.variant], f=old_factory)
         dataset = keyed(variant)
         built["spec"] = dataset.element_spec
-        return dataset._variant_tensor  # pylint: disable=protected-access
+        return tf_internals.variant_tensor(dataset)
 
     keyed_factory.add_to_graph(tf.compat.v1.get_default_graph())
     new_spec = built["spec"]
-    new_resource = gen_dataset_ops.one_shot_iterator(
+    new_resource = tf.raw_ops.OneShotIterator(
         dataset_factory=keyed_factory, container=resource.get_attr("container"),
         shared_name=_renamed(resource.get_attr("shared_name")),
         output_types=[s.dtype for s in new_spec], output_shapes=[s.shape for s in new_spec],

@@ -24,7 +24,8 @@ import tensorflow as tf
 
 from mx_rec.core.asc.manager import start_asc_pipeline
 from mx_rec.core.sparse_table import LOOKUP_RECORDS
-from mx_rec.graph import iterators, pending, surgery
+from mx_rec.core.asc import pending
+from mx_rec.graph import iterators, surgery
 from mx_rec.util.validation import check_int
 
 

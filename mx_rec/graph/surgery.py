@@ -1,14 +1,15 @@
 """Graph surgery: point the consumers of one tensor at another.
 
-TensorFlow has no public API to rewire an existing graph; Operation.
-_update_input (TF 2.15) edits one edge of the underlying C graph, keeping
+TensorFlow has no public API to rewire an existing graph;
+tf_internals.update_input edits one edge of the underlying C graph, keeping
 the consumer op, its name and everything that refers to it (fetches,
 collections, control dependencies). It must run before a session first runs
-the graph: sessions do not see edges changed afterwards. This is the only
-module that touches that private API.
+the graph: sessions do not see edges changed afterwards.
 """
 
 import tensorflow as tf
+
+from mx_rec.util import tf_internals
 
 
 def same_tensor(a, b):
@@ -17,7 +18,7 @@ def same_tensor(a, b):
 
 def set_input(op, index, tensor):
     """Makes input `index` of `op` read `tensor` (same dtype)."""
-    op._update_input(index, tensor)  # pylint: disable=protected-access
+    tf_internals.update_input(op, index, tensor)
 
 
 def reroute(old, new, skip=()):

@@ -1,7 +1,8 @@
 """Thin wrappers over the kernels in libasc_tf_ops.so.
 
 The op library is loaded once, lazily, after _libasc so that both resolve the
-same libasc.so.
+same libasc.so. Table ops take the table's resource handle (table_handle);
+see src/cpp/tf_ops/ for what each kernel does.
 """
 
 import functools
@@ -13,7 +14,12 @@ from mx_rec.libasc import OP_LIBRARY, _libasc  # noqa: F401  (_libasc loads liba
 
 @functools.lru_cache(maxsize=None)
 def _ops():
-    return tf.load_op_library(OP_LIBRARY)
+    library = tf.load_op_library(OP_LIBRARY)
+    for op in ("AscTableHandle", "AscTableReset", "AscAttachState", "AscCommitStep",
+               "AscTableStats", "AscTableSnapshot", "AscTableLocate", "AscEvictStale",
+               "AscExportAdmission", "AscLookup", "AscFill", "AscRead", "AscDedup"):
+        tf.no_gradient(op)
+    return library
 
 
 def dedup(keys, send_count=0, name=None):
@@ -27,59 +33,70 @@ def dedup(keys, send_count=0, name=None):
     return _ops().asc_dedup(keys, send_count=send_count, name=name)
 
 
-def find_or_insert(table_name, unique_keys, n_valid=None, name=None):
-    """(slots int64, is_new bool, capacity int64) for unique keys, inserting absent ones."""
-    if n_valid is None:
-        n_valid = tf.size(unique_keys, out_type=tf.int32)
-    return _ops().asc_find_or_insert(unique_keys, n_valid, table_name=table_name, name=name)
+def table_handle(options, shared_name, name=None):
+    """The resource handle of a table (serialised TableOptions); creates it on first run."""
+    return _ops().asc_table_handle(options=options, shared_name=shared_name, name=name)
 
 
-def find(table_name, keys, name=None):
-    """Slots of keys (int64), -1 for keys the table does not hold. Never inserts."""
-    return _ops().asc_find(keys, table_name=table_name, name=name)
+def table_reset(table, name=None):
+    """Op emptying the table (keys, host/SSD rows, admission records, hot set)."""
+    return _ops().asc_table_reset(table, name=name)
 
 
-def ensure_rows(variable, rows, fill=0.0, name=None):
-    """Grows a float32 [n, dim] resource variable in place to at least `rows` rows."""
-    return _ops().asc_ensure_rows(variable.handle, rows, tf.constant(fill, tf.float32), name=name)
+def attach_state(table, embedding, states, initial_values, state_names, name=None):
+    """Op making optimizer-state variables travel (and grow) with the table's rows."""
+    return _ops().asc_attach_state(table, embedding.handle, [s.handle for s in states],
+                                   initial_values=list(initial_values),
+                                   state_names=list(state_names), name=name)
 
 
-def plan_lookup(table_name, unique_keys, n_valid, row_width, begin_step, name=None):
-    """DDR mode: (slots, is_new, evict_slots, load_slots, load_rows) for unique keys.
-
-    The graph must gather evict_slots' rows and pass them to commit_evicted
-    before writing load_rows / new rows into any slot.
-    """
-    return _ops().asc_plan_lookup(unique_keys, n_valid, table_name=table_name,
-                                  row_width=row_width, begin_step=begin_step, name=name)
+def commit_step(tables, name=None):
+    """Op keeping what this step's training lookups did to `tables` (handles)."""
+    return _ops().asc_commit_step(list(tables), name=name)
 
 
-def commit_evicted(table_name, rows, name=None):
-    """Hands libasc the [evicted, row_width] rows of the outstanding plan."""
-    return _ops().asc_commit_evicted(rows, table_name=table_name, name=name)
+def lookup(table, embedding, unique_keys, n_valid, counts, time, training, access_threshold=0,
+           eviction_threshold=0, coefficient=1, name=None):
+    """Training lookup, phase 1: (slots, fill_index). See AscLookup."""
+    return _ops().asc_lookup(table, embedding.handle, unique_keys, n_valid, counts,
+                             tf.cast(time, tf.int64), training,
+                             access_threshold=access_threshold,
+                             eviction_threshold=eviction_threshold, coefficient=coefficient,
+                             name=name)
 
 
-def find_rows(table_name, keys, row_width, name=None):
-    """DDR-mode eval read: (slots, host_rows, found); slot -1 when not on the device."""
-    return _ops().asc_find_rows(keys, table_name=table_name, row_width=row_width, name=name)
+def fill(table, embedding, slots, fill_index, initial_rows, default_value, name=None):
+    """Training lookup, phase 2: writes new keys' rows, returns [len(slots), dim] rows."""
+    return _ops().asc_fill(table, embedding.handle, slots, fill_index, initial_rows,
+                           default_value, name=name)
 
 
-def table_stats(table_name, name=None):
+def read(table, embedding, keys, enabled, default_value, name=None):
+    """Evaluation read: [len(keys), dim] rows, default_value where absent."""
+    return _ops().asc_read(table, embedding.handle, keys, enabled, default_value, name=name)
+
+
+def table_stats(table, name=None):
     """int64 counters of a table, in the order of _libasc.STAT_NAMES."""
-    return _ops().asc_table_stats(table_name=table_name, name=name)
+    return _ops().asc_table_stats(table, name=name)
 
 
-def admit(table_name, unique_keys, counts, n_valid, time, coefficient, begin_step, name=None):
-    """FAAE: counts a training lookup's keys (weighted) and stamps them seen at `time`.
-
-    time: int64 scalar (batch timestamp or global step), < 0 for the table's
-    own step count. Must run before the lookup's find_or_insert/plan_lookup.
-    """
-    return _ops().asc_admit(unique_keys, n_valid, counts, tf.cast(time, tf.int64),
-                            table_name=table_name, coefficient=coefficient,
-                            begin_step=begin_step, name=name)
+def table_snapshot(table, name=None):
+    """(keys, slots) of every key with a written row; slot -1 off the device."""
+    return _ops().asc_table_snapshot(table, name=name)
 
 
-def evict_stale(table_name, name=None):
-    """(freed_slots, evicted): removes keys unseen for the table's eviction_threshold."""
-    return _ops().asc_evict_stale(table_name=table_name, name=name)
+def table_locate(table, keys, name=None):
+    """int8 tier of each key: 0 device, 1 host, 2 SSD, -1 absent."""
+    return _ops().asc_table_locate(table, keys, name=name)
+
+
+def evict_stale(table, access_threshold, eviction_threshold, name=None):
+    """Keys removed (int64): every key unseen for eviction_threshold, from every tier."""
+    return _ops().asc_evict_stale(table, access_threshold=access_threshold,
+                                  eviction_threshold=eviction_threshold, name=name)
+
+
+def export_admission(table, name=None):
+    """(keys, counts, last_seen) of every admission record."""
+    return _ops().asc_export_admission(table, name=name)

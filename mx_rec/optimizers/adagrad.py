@@ -3,15 +3,14 @@
 import tensorflow as tf
 
 from mx_rec.optimizers.base import HashOptimizer
+from mx_rec.util.validation import check_positive
 
 
 class AdagradHashOptimizer(HashOptimizer):
     def __init__(self, learning_rate, initial_accumulator_value, name):
         super().__init__(learning_rate, name)
-        if not initial_accumulator_value > 0:
-            raise ValueError("initial_accumulator_value must be > 0, got "
-                             f"{initial_accumulator_value!r}")
-        self._initial_accumulator_value = float(initial_accumulator_value)
+        self._initial_accumulator_value = check_positive("initial_accumulator_value",
+                                                         initial_accumulator_value)
 
     def state_specs(self):
         return [("accumulator", self._initial_accumulator_value)]

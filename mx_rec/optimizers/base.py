@@ -1,20 +1,25 @@
 """HashOptimizer: the common half of every sparse-table optimizer.
 
 compute_gradients() differentiates the loss with respect to the rows each
-training lookup read (one [unique, dim] tensor per lookup). apply_gradients()
-groups those by table, merges several lookups of one table (their slots may
-overlap, so gradients are summed per slot), resets the state of rows that were
-just (re)assigned to a new key, and hands (slots, grads) to the subclass's
-update rule. Dense variables are never touched: pair this with an ordinary TF
-optimizer for them.
+training lookup read (one [unique, dim] tensor per lookup), gated like TF's
+default GATE_OP. apply_gradients() groups those by table, merges several
+lookups of one table (their slots may overlap, so gradients are summed per
+slot), attaches the rule's state variables to the table (they then travel
+between tiers and grow with its rows), hands (slots, grads) to the
+subclass's update rule, and finally commits the step's lookups: a step that
+fails before that leaves every table as it was. Dense variables are never
+touched: pair this with an ordinary TF optimizer, or use
+mx_rec.optimizers.minimize for both.
 """
 
 import collections
+import warnings
 
 import tensorflow as tf
 
 from mx_rec.core.sparse_table import LOOKUP_RECORDS
-from mx_rec.util import initialize
+from mx_rec.ops import asc_ops
+from mx_rec.util.validation import check_positive
 
 
 class HashOptimizer:
@@ -23,14 +28,8 @@ class HashOptimizer:
     def __init__(self, learning_rate, name):
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string, got {name!r}")
-        if not tf.is_tensor(learning_rate):
-            if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
-                    or learning_rate <= 0:
-                raise ValueError(f"learning_rate must be a number > 0, got {learning_rate!r}")
         self._name = name
-        self._learning_rate = learning_rate
-        if initialize.is_initialized():
-            initialize.get_config().hash_optimizers.append(self)
+        self._learning_rate = check_positive("learning_rate", learning_rate, allow_tensor=True)
 
     @property
     def name(self):
@@ -65,7 +64,8 @@ class HashOptimizer:
         records = self.records(var_list)
         if not records:
             return []
-        return self.gradient_pairs(records, tf.gradients(loss, [r.rows for r in records]))
+        grads = tf.gradients(loss, [r.rows for r in records], gate_gradients=True)
+        return self.gradient_pairs(records, grads)
 
     @staticmethod
     def gradient_pairs(records, grads):
@@ -82,29 +82,22 @@ class HashOptimizer:
         return pairs
 
     def apply_gradients(self, grads_and_vars, global_step=None, name=None):
-        """Applies [(grad, rows)] from compute_gradients(); returns the train op."""
-        by_rows = {r.rows.ref(): r for r in tf.compat.v1.get_collection(LOOKUP_RECORDS)}
-        per_table = collections.OrderedDict()
-        for grad, rows in grads_and_vars:
-            if grad is None:
-                continue
-            record = by_rows.get(rows.ref())
-            if record is None:
-                raise ValueError(f"grads_and_vars: {rows} is not the rows tensor of a training "
-                                 "sparse_lookup in this graph")
-            per_table.setdefault(record.table.name, []).append((grad, record))
+        """Applies [(grad, rows)] from compute_gradients(); returns the train op.
+
+        The op ends by committing the step's lookups of the updated tables.
+        """
         with tf.compat.v1.name_scope(name, default_name=self._name):
-            updates = [self._apply_table(entries) for entries in per_table.values()]
-            train_op = self._finish(updates)
+            train_op, tables = self.update_op(grads_and_vars)
             if global_step is not None:
                 with tf.control_dependencies([train_op]):
                     train_op = tf.compat.v1.assign_add(global_step, 1).op
-        return train_op
+            return commit(tables, after=[train_op])
 
     def minimize(self, loss, global_step=None, var_list=None, name=None):
         """compute_gradients + apply_gradients; no-op when loss uses no table."""
-        return self.apply_gradients(self.compute_gradients(loss, var_list),
-                                    global_step=global_step, name=name)
+        pairs = self.compute_gradients(loss, var_list)
+        warn_unupdated(loss, self.records(var_list))
+        return self.apply_gradients(pairs, global_step=global_step, name=name)
 
     # ---- internals -------------------------------------------------------------------
 
@@ -116,11 +109,26 @@ class HashOptimizer:
         names = {getattr(t, "name", None) for t in var_list}
         return [r for r in records if r.table.name in names]
 
+    def update_op(self, grads_and_vars):
+        """(op updating the tables' rows, [tables updated]); commits nothing."""
+        by_rows = {r.rows.ref(): r for r in tf.compat.v1.get_collection(LOOKUP_RECORDS)}
+        per_table = collections.OrderedDict()
+        for grad, rows in grads_and_vars:
+            if grad is None:
+                continue
+            record = by_rows.get(rows.ref())
+            if record is None:
+                raise ValueError(f"grads_and_vars: {rows} is not the rows tensor of a training "
+                                 "sparse_lookup in this graph")
+            per_table.setdefault(record.table.name, []).append((grad, record))
+        updates = [self._apply_table(entries) for entries in per_table.values()]
+        return self._finish(updates), [entries[0][1].table for entries in per_table.values()]
+
     def _apply_table(self, entries):
         table = entries[0][1].table
-        slots, grads, is_new = [], [], []
+        slots, grads = [], []
         for grad, record in entries:
-            parts = (record.slots, record.is_new, grad)
+            parts = (record.slots, grad)
             if record.n_valid is not None:  # drop static-shape padding
                 parts = [p[:record.n_valid] for p in parts]
             if record.admitted is not None:  # keys without a row take no update
@@ -128,42 +136,52 @@ class HashOptimizer:
                     else record.admitted[:record.n_valid]
                 parts = [tf.boolean_mask(p, admitted) for p in parts]
             slots.append(parts[0])
-            is_new.append(parts[1])
-            grads.append(parts[2])
+            grads.append(parts[1])
         if len(entries) == 1:
-            slots, grads, is_new = slots[0], grads[0], is_new[0]
+            slots, grads = slots[0], grads[0]
         else:
             # Several lookups of one table may share slots: one update per slot.
-            all_slots = tf.concat(slots, 0)
-            slots, idx = tf.unique(all_slots)
-            count = tf.size(slots)
-            grads = tf.math.unsorted_segment_sum(tf.concat(grads, 0), idx, count)
-            is_new = tf.cast(tf.math.unsorted_segment_max(
-                tf.cast(tf.concat(is_new, 0), tf.int32), idx, count), tf.bool)
-        state = {}
-        prepare = []
-        # A slot handed to a new key may have held another key this step; its
-        # state must have left with that key (the lookups' reads come after
-        # the eviction) before the reset below overwrites it.
-        moved = [record.rows for _, record in entries]
+            slots, idx = tf.unique(tf.concat(slots, 0))
+            grads = tf.math.unsorted_segment_sum(tf.concat(grads, 0), idx, tf.size(slots))
         specs = self.state_specs()
-        if specs:
-            new_slots = tf.boolean_mask(slots, is_new)
-            grown = []
-            if table.dynamic_expansion:
-                # The state must cover every row this step's lookups added.
-                capacity = tf.reduce_max(tf.stack([record.capacity for _, record in entries]))
-            for slot_name, init_value in specs:
-                entry = table.state_slot(self._name, slot_name, init_value)
-                state[slot_name] = entry.variable
-                if table.dynamic_expansion:
-                    grown = [table.ensure_rows(entry.variable, capacity, init_value)]
-                with tf.control_dependencies(grown + moved):
-                    # A freshly assigned row starts from the rule's initial state,
-                    # whatever an earlier owner of the slot left there.
-                    prepare.append(entry.reset(new_slots))
-        with tf.control_dependencies(prepare):
+        state = {slot_name: table.state_slot(self, slot_name, init).variable
+                 for slot_name, init in specs}
+        # The state travels with the rows between tiers from now on; a
+        # freshly assigned row gets its initial state when the lookup fills it,
+        # so no update may read state before the lookups' AscFill ran (rules
+        # reading state by slots alone, like lazy Adam, would otherwise race).
+        attach = asc_ops.attach_state(table.handle, table.variable, list(state.values()),
+                                      [init for _, init in specs],
+                                      [f"{self._name}/{slot_name}" for slot_name, _ in specs])
+        with tf.control_dependencies([attach] + [record.rows for _, record in entries]):
             return self._apply_rows(table, slots, grads, state)
 
     def _lr(self):
         return tf.convert_to_tensor(self._learning_rate, tf.float32)
+
+
+def commit(tables, after):
+    """The train op: `after`, then AscCommitStep of `tables` (their step's
+    lookups are kept only once every update ran)."""
+    with tf.control_dependencies(after):
+        if not tables:
+            return tf.group(*after)
+        return asc_ops.commit_step([t.handle for t in tables], name="commit_step")
+
+
+def warn_unupdated(loss, updated_records):
+    """Warns about tables the loss reads in training that no update covers: their
+    rows stay frozen and the keys their lookups insert are taken back after
+    every step."""
+    updated = {id(r) for r in updated_records}
+    others = [r for r in tf.compat.v1.get_collection(LOOKUP_RECORDS) if id(r) not in updated]
+    if not others:
+        return
+    grads = tf.gradients(loss, [r.rows for r in others])
+    for name in sorted({r.table.name for r, g in zip(others, grads) if g is not None}):
+        message = (f"table '{name}' is used by the loss in training but this train op updates "
+                   "no row of it: its rows stay as initialised and its training lookups' new "
+                   "keys are taken back after every step. Train it with a hash optimizer "
+                   "(mx_rec.optimizers) or look it up with is_train=False.")
+        warnings.warn(message, stacklevel=3)
+        tf.compat.v1.logging.warning(message)

@@ -1,5 +1,8 @@
 """Sparse FTRL-Proximal (same rule as tf.compat.v1.train.FtrlOptimizer's sparse path)."""
 
+import math
+import numbers
+
 import tensorflow as tf
 
 from mx_rec.optimizers.base import HashOptimizer
@@ -9,15 +12,14 @@ class FtrlHashOptimizer(HashOptimizer):
     def __init__(self, learning_rate, learning_rate_power, initial_accumulator_value,
                  l1_regularization_strength, l2_regularization_strength, name):
         super().__init__(learning_rate, name)
-        if learning_rate_power > 0:
-            raise ValueError(f"learning_rate_power must be <= 0, got {learning_rate_power!r}")
-        if initial_accumulator_value < 0:
-            raise ValueError("initial_accumulator_value must be >= 0, got "
-                             f"{initial_accumulator_value!r}")
-        for arg, value in (("l1_regularization_strength", l1_regularization_strength),
-                           ("l2_regularization_strength", l2_regularization_strength)):
-            if value < 0:
-                raise ValueError(f"{arg} must be >= 0, got {value!r}")
+        for arg, value, sign in (("learning_rate_power", learning_rate_power, -1),
+                                 ("initial_accumulator_value", initial_accumulator_value, 1),
+                                 ("l1_regularization_strength", l1_regularization_strength, 1),
+                                 ("l2_regularization_strength", l2_regularization_strength, 1)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+                    not math.isfinite(value) or value * sign < 0:
+                raise ValueError(f"{arg} must be a finite number {'<=' if sign < 0 else '>='} 0, "
+                                 f"got {value!r}")
         self._lr_power = float(learning_rate_power)
         self._initial_accumulator_value = float(initial_accumulator_value)
         self._l1 = float(l1_regularization_strength)

@@ -5,30 +5,34 @@ apply_gradients), as in TF's Adam, so rows that are touched rarely still see
 the global step's correction.
 """
 
+import weakref
+
 import tensorflow as tf
 
 from mx_rec.optimizers.base import HashOptimizer
+from mx_rec.util.validation import check_positive
 
 
 class LazyAdamHashOptimizer(HashOptimizer):
     def __init__(self, learning_rate, beta1, beta2, epsilon, name):
         super().__init__(learning_rate, name)
         for arg, value in (("beta1", beta1), ("beta2", beta2)):
-            if not 0.0 <= value < 1.0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not 0.0 <= value < 1.0:
                 raise ValueError(f"{arg} must be in [0, 1), got {value!r}")
-        if not epsilon > 0:
-            raise ValueError(f"epsilon must be > 0, got {epsilon!r}")
-        self._beta1, self._beta2, self._epsilon = float(beta1), float(beta2), float(epsilon)
-        self._powers = None
+        self._beta1, self._beta2 = float(beta1), float(beta2)
+        self._epsilon = check_positive("epsilon", epsilon)
+        self._powers = weakref.WeakKeyDictionary()  # graph -> (beta1_power, beta2_power)
 
     def _beta_powers(self):
-        if self._powers is None:
+        graph = tf.compat.v1.get_default_graph()
+        if graph not in self._powers:
             with tf.compat.v1.name_scope(None):
-                self._powers = tuple(
+                self._powers[graph] = tuple(
                     tf.compat.v1.Variable(b, trainable=False, use_resource=True, dtype=tf.float32,
                                           name=f"{self._name}/{n}")
                     for n, b in (("beta1_power", self._beta1), ("beta2_power", self._beta2)))
-        return self._powers
+        return self._powers[graph]
 
     def state_specs(self):
         return [("m", 0.0), ("v", 0.0)]

@@ -4,6 +4,7 @@ Mirrors mxRec's `mx_rec.util.initialize` so existing scripts keep their calls.
 """
 
 import dataclasses
+import weakref
 from typing import Dict, List, Optional
 
 from mx_rec.util.validation import check_bool, check_int
@@ -21,10 +22,12 @@ class Config:
     eval_steps: Optional[int] = None
     save_steps: Optional[int] = None
     max_steps: Optional[int] = None
-    tables: Dict[str, object] = dataclasses.field(default_factory=dict)
-    # Hash optimizers in creation order: a table with a host tier carries the
-    # state of every optimizer created before it in each row it moves.
-    hash_optimizers: List[object] = dataclasses.field(default_factory=list)
+    # Every table created since init(), in creation order.
+    tables: List[object] = dataclasses.field(default_factory=list)
+    # graph -> {table name: SparseTable} of the tables used in that graph
+    # (names are unique per graph; graphs may be freed).
+    graph_tables: "weakref.WeakKeyDictionary" = dataclasses.field(
+        default_factory=weakref.WeakKeyDictionary)
     # FeatureSpec name -> table of every FeatureSpec-mode lookup (start_asc_pipeline).
     looked_up_features: Dict[str, object] = dataclasses.field(default_factory=dict)
 
@@ -72,15 +75,21 @@ def is_initialized() -> bool:
     return _config is not None
 
 
-def terminate_config_initializer():
-    """Releases every table's keys in libasc and forgets the configuration.
+def tables_in_graph(graph):
+    """{name: SparseTable} of the tables used in `graph` since init()."""
+    return dict(get_config().graph_tables.get(graph, {}))
 
-    Graphs that still reference released tables fail with a clear error when
-    run; the TF variables themselves belong to their graph and are untouched.
+
+def terminate_config_initializer():
+    """Forgets the configuration and the tables created since init().
+
+    Released tables cannot be looked up again (a clear error says so). Their
+    state belongs to the sessions that ran them: graphs built before keep
+    working in those sessions and never touch tables made after a new init().
     """
     global _config
     if _config is None:
         return
-    for table in list(_config.tables.values()):
+    for table in _config.tables:
         table.release()
     _config = None

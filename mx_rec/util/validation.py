@@ -1,6 +1,9 @@
 """Argument checks that raise exceptions naming the argument and its range."""
 
+import math
 import numbers
+
+import tensorflow as tf
 
 
 def check_int(name, value, low, high=None):
@@ -18,3 +21,14 @@ def check_bool(name, value):
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
     return value
+
+
+def check_positive(name, value, allow_tensor=False):
+    """A finite real number > 0 (Python or numpy), as float; or, with
+    allow_tensor, any tensor (checked when it runs)."""
+    if allow_tensor and (tf.is_tensor(value) or isinstance(value, tf.Variable)):
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not math.isfinite(float(value)) or float(value) <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)

@@ -22,7 +22,6 @@ from typing import Optional
 import tensorflow as tf
 
 from mx_rec.core.asc.key_batch import PIPELINE_PREFIX
-from mx_rec.libasc import _libasc
 from mx_rec.util.validation import check_int
 
 _MAX_THRESHOLD = 2**62
@@ -73,7 +72,8 @@ def from_config(config):
 
 
 def configure_table(table, thresholds):
-    """Turns admission on for `table` with `thresholds`; same again is a no-op."""
+    """Turns admission on for `table` with `thresholds`; same again is a no-op.
+    (The thresholds reach libasc as attrs of the table's lookup and eviction ops.)"""
     have = table.thresholds
     if have is not None and have != thresholds:
         raise ValueError(
@@ -81,14 +81,12 @@ def configure_table(table, thresholds):
             f"eviction_threshold={have.eviction_threshold}; a feature or lookup of it asks for "
             f"access_threshold={thresholds.access_threshold}, "
             f"eviction_threshold={thresholds.eviction_threshold}: thresholds are per table")
-    _libasc.configure_admission(table.name, thresholds.access_threshold,
-                                thresholds.eviction_threshold or 0)
     table.thresholds = thresholds
 
 
 @dataclasses.dataclass(frozen=True)
 class FeatureAccess:
-    """What a training lookup on an FAAE table passes to AscAdmit."""
+    """What a training lookup on an FAAE table passes to AscLookup."""
 
     coefficient: int
     time: tf.Tensor  # int64 scalar; < 0: the table counts its own steps

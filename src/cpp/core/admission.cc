@@ -34,7 +34,9 @@ int64_t KeyAdmission::RecordOf(int64_t key) {
     key_.resize(static_cast<size_t>(r) + 1);
     count_.resize(static_cast<size_t>(r) + 1);
     last_seen_.resize(static_cast<size_t>(r) + 1);
+    last_call_.resize(static_cast<size_t>(r) + 1);
   }
+  last_call_[static_cast<size_t>(r)] = 0;
   key_[static_cast<size_t>(r)] = key;
   count_[static_cast<size_t>(r)] = 0;
   last_seen_[static_cast<size_t>(r)] = std::numeric_limits<int64_t>::min();
@@ -42,18 +44,67 @@ int64_t KeyAdmission::RecordOf(int64_t key) {
   return r;
 }
 
-void KeyAdmission::Record(int64_t n, const int64_t* keys, const int64_t* weights, int64_t time) {
+void KeyAdmission::Record(int64_t n, const int64_t* keys, const int64_t* weights, int64_t time,
+                          AdmissionUndo* undo) {
   scratch_.resize(static_cast<size_t>(n));
   index_.FindBatch(n, keys, scratch_.data());
+  if (++calls_ == 0) calls_ = 1;
+  const uint32_t call = calls_;
+  if (undo != nullptr) {
+    undo->keys.assign(keys, keys + n);
+    undo->added.resize(static_cast<size_t>(n));
+    undo->last_seen.resize(static_cast<size_t>(n));
+    undo->last_call.resize(static_cast<size_t>(n));
+    undo->created.resize(static_cast<size_t>(n));
+    undo->time = time;
+    undo->clock = clock_;
+    undo->call = call;
+    undo->clock_call = clock_call_;
+  }
   for (int64_t i = 0; i < n; ++i) {
     int64_t r = scratch_[static_cast<size_t>(i)];
-    if (r == KeySlotMap::kNoSlot) r = RecordOf(keys[i]);
+    const bool created = r == KeySlotMap::kNoSlot;
+    if (created) r = RecordOf(keys[i]);
     int64_t& c = count_[static_cast<size_t>(r)];
+    const int64_t before = c;
     c = weights[i] > kMaxCount - c ? kMaxCount : c + weights[i];
     int64_t& seen = last_seen_[static_cast<size_t>(r)];
+    if (undo != nullptr) {
+      undo->added[static_cast<size_t>(i)] = c - before;
+      undo->last_seen[static_cast<size_t>(i)] = seen;
+      undo->last_call[static_cast<size_t>(i)] = last_call_[static_cast<size_t>(r)];
+      undo->created[static_cast<size_t>(i)] = created ? 1 : 0;
+    }
     seen = std::max(seen, time);
+    last_call_[static_cast<size_t>(r)] = call;
   }
-  clock_ = std::max(clock_, time);
+  if (time >= clock_) {
+    clock_ = time;
+    clock_call_ = call;
+  }
+}
+
+void KeyAdmission::Undo(const AdmissionUndo& undo) {
+  const int64_t n = static_cast<int64_t>(undo.keys.size());
+  scratch_.resize(static_cast<size_t>(n));
+  index_.FindBatch(n, undo.keys.data(), scratch_.data());
+  std::vector<int64_t> forget;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t r = scratch_[static_cast<size_t>(i)];
+    if (r == KeySlotMap::kNoSlot) continue;
+    int64_t& c = count_[static_cast<size_t>(r)];
+    c = std::max<int64_t>(0, c - undo.added[static_cast<size_t>(i)]);
+    if (last_call_[static_cast<size_t>(r)] == undo.call) {
+      last_seen_[static_cast<size_t>(r)] = undo.last_seen[static_cast<size_t>(i)];
+      last_call_[static_cast<size_t>(r)] = undo.last_call[static_cast<size_t>(i)];
+    }
+    if (undo.created[static_cast<size_t>(i)] != 0 && c == 0) forget.push_back(undo.keys[i]);
+  }
+  Forget(static_cast<int64_t>(forget.size()), forget.data());
+  if (clock_call_ == undo.call) {
+    clock_ = undo.clock;
+    clock_call_ = undo.clock_call;
+  }
 }
 
 void KeyAdmission::Admitted(int64_t n, const int64_t* keys, bool* admitted) const {
@@ -134,7 +185,8 @@ int64_t KeyAdmission::memory_bytes() const {
   return index_.memory_bytes() +
          static_cast<int64_t>((key_.capacity() + count_.capacity() + last_seen_.capacity() +
                                scratch_.capacity()) *
-                              sizeof(int64_t));
+                              sizeof(int64_t)) +
+         static_cast<int64_t>(last_call_.capacity() * sizeof(uint32_t));
 }
 
 }  // namespace asc

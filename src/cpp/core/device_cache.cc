@@ -16,24 +16,17 @@ DeviceCache::DeviceCache(int64_t capacity, bool indexed)
   next_[sentinel()] = sentinel();
 }
 
-void DeviceCache::Touch(int64_t slot, uint64_t step) {
-  if (step != latest_step_) {
-    // Steps only increase, so no cached slot was used in the new one yet.
-    latest_step_ = step;
-    pinned_ = 0;
-  }
+void DeviceCache::Touch(int64_t slot, uint64_t time) {
   if (Contains(slot)) {
-    if (last_used_[slot] != step) ++pinned_;
     Unlink(slot);
   } else {
     if (members_ != nullptr) {
       members_[size_] = slot;
       member_pos_[slot] = size_;
     }
-    ++pinned_;
     ++size_;
   }
-  last_used_[slot] = step;
+  last_used_[slot] = time;
   const int64_t mru = prev_[sentinel()];
   prev_[slot] = mru;
   next_[slot] = sentinel();
@@ -42,7 +35,6 @@ void DeviceCache::Touch(int64_t slot, uint64_t step) {
 }
 
 void DeviceCache::Remove(int64_t slot) {
-  if (last_used_[slot] == latest_step_) --pinned_;
   Unlink(slot);
   prev_[slot] = kAbsent;
   --size_;

@@ -1,15 +1,11 @@
 #include "asc/table.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
 #include <functional>
 #include <limits>
 #include <mutex>
 #include <string>
-#include <sys/stat.h>
 #include <type_traits>
-#include <unistd.h>
 
 #include "asc/key_dedup.h"
 
@@ -85,122 +81,11 @@ uint32_t Bump(uint32_t freq) { return freq == UINT32_MAX ? freq : freq + 1; }
 // must come back at least once to be hot).
 constexpr uint32_t kMinHotThreshold = 2;
 
-}  // namespace
-
-const char* KeyTypeName(KeyType t) {
-  switch (t) {
-    case KeyType::kInt32:
-      return "int32";
-    case KeyType::kInt64:
-      return "int64";
-  }
-  return "unknown";
-}
-
-const char* DevicePolicyName(DevicePolicy p) {
-  switch (p) {
-    case DevicePolicy::kLru:
-      return "lru";
-    case DevicePolicy::kLfu:
-      return "lfu";
-  }
-  return "unknown";
-}
-
-Status TableOptions::Validate() const {
-  if (name.empty()) return Status::InvalidArgument("name must be a non-empty string");
-  const std::string where = " (table '" + name + "')";
-  if (key_type != KeyType::kInt32 && key_type != KeyType::kInt64) {
-    return Status::InvalidArgument("key_type must be int32 or int64, got " +
-                                   std::to_string(static_cast<int>(key_type)) + where);
-  }
-  if (dim < 1 || dim > kMaxDim) {
-    return Status::InvalidArgument("dim must be in [1, " + std::to_string(kMaxDim) + "], got " +
-                                   std::to_string(dim) + where);
-  }
-  if (device_capacity < 1 || device_capacity > kMaxCapacity) {
-    return Status::InvalidArgument("device_capacity (device_vocabulary_size) must be in [1, " +
-                                   std::to_string(kMaxCapacity) + "], got " +
-                                   std::to_string(device_capacity) + where);
-  }
-  // Written so that NaN fails too.
-  if (!(growth_factor > 1.0) || !std::isfinite(growth_factor)) {
-    char shown[32];
-    std::snprintf(shown, sizeof(shown), "%g", growth_factor);
-    return Status::InvalidArgument("growth_factor must be a finite number > 1, got " +
-                                   std::string(shown) + where);
-  }
-  if (host_capacity < 0 || host_capacity > kMaxCapacity) {
-    return Status::InvalidArgument("host_capacity (host_vocabulary_size) must be in [0, " +
-                                   std::to_string(kMaxCapacity) + "], got " +
-                                   std::to_string(host_capacity) + where);
-  }
-  if (host_capacity > 0 && dynamic_expansion) {
-    return Status::InvalidArgument(
-        "dynamic_expansion must be false when host_capacity (host_vocabulary_size) > 0: with a "
-        "host tier the device tier is a fixed-size cache" + where);
-  }
-  if (row_width != 0 && (row_width < dim || row_width > kMaxRowWidth)) {
-    return Status::InvalidArgument("row_width must be 0 (meaning dim) or in [dim=" + std::to_string(dim) +
-                                   ", " + std::to_string(kMaxRowWidth) + "], got " +
-                                   std::to_string(row_width) + where);
-  }
-  if (device_policy != DevicePolicy::kLru && device_policy != DevicePolicy::kLfu) {
-    return Status::InvalidArgument("device_policy must be lru or lfu, got " +
-                                   std::to_string(static_cast<int>(device_policy)) + where);
-  }
-  if (hot_capacity < 0 || hot_capacity >= device_capacity) {
-    return Status::InvalidArgument("hot_capacity (hot_vocabulary_size) must be in [0, " +
-                                   std::to_string(device_capacity - 1) +
-                                   "] (below device_capacity), got " +
-                                   std::to_string(hot_capacity) + where);
-  }
-  if (hot_capacity > 0 && host_capacity == 0) {
-    return Status::InvalidArgument(
-        "hot_capacity (hot_vocabulary_size) > 0 needs a host tier (host_vocabulary_size > 0): "
-        "without one every key stays on the device" + where);
-  }
-  if (hot_refresh_steps < 1 || hot_refresh_steps > kMaxHotRefreshSteps) {
-    return Status::InvalidArgument("hot_refresh_steps must be in [1, " +
-                                   std::to_string(kMaxHotRefreshSteps) + "], got " +
-                                   std::to_string(hot_refresh_steps) + where);
-  }
-  if (ssd_capacity < 0 || ssd_capacity > kMaxCapacity) {
-    return Status::InvalidArgument("ssd_capacity (ssd_vocabulary_size) must be in [0, " +
-                                   std::to_string(kMaxCapacity) + "], got " +
-                                   std::to_string(ssd_capacity) + where);
-  }
-  if (ssd_capacity > 0) {
-    if (host_capacity == 0) {
-      return Status::InvalidArgument(
-          "ssd_vocabulary_size > 0 needs a host tier (host_vocabulary_size > 0)" + where);
-    }
-    if (ssd_paths.empty()) {
-      return Status::InvalidArgument(
-          "ssd_paths (ssd_data_path) must name at least one directory when ssd_capacity "
-          "(ssd_vocabulary_size) > 0" + where);
-    }
-    if (ssd_min_free_bytes < 0) {
-      return Status::InvalidArgument("ssd_min_free_bytes must be >= 0, got " +
-                                     std::to_string(ssd_min_free_bytes) + where);
-    }
-    for (const std::string& path : ssd_paths) {
-      struct stat st;
-      if (path.empty() || stat(path.c_str(), &st) != 0) {
-        return Status::InvalidArgument("ssd_paths (ssd_data_path): '" + path + "' does not exist" +
-                                       where);
-      }
-      if (!S_ISDIR(st.st_mode)) {
-        return Status::InvalidArgument("ssd_paths (ssd_data_path): '" + path +
-                                       "' is not a directory" + where);
-      }
-      if (access(path.c_str(), W_OK | X_OK) != 0) {
-        return Status::InvalidArgument("ssd_paths (ssd_data_path): '" + path +
-                                       "' is not writable" + where);
-      }
-    }
-  }
-  return Status::OK();
+inline uint64_t SplitMix64(uint64_t* state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
 }
 
 // The map is sized up front for the device tier's keys, so a table that fills
@@ -208,41 +93,907 @@ Status TableOptions::Validate() const {
 // device_vocabulary_size from reserving memory no key will use.
 constexpr int64_t kMaxPresizedKeys = int64_t{1} << 24;
 
+}  // namespace
+
+// ---- construction -----------------------------------------------------------
+
 Table::Table(const TableOptions& options)
     : options_(options),
-      row_width_(options.effective_row_width()),
-      map_(std::min(options.device_capacity + options.host_capacity, kMaxPresizedKeys)),
-      slots_(options.device_capacity),
+      row_width_(options.dim),
+      map_(std::min(options.device_vocabulary_size + options.host_vocabulary_size,
+                    kMaxPresizedKeys)),
+      slots_(options.device_vocabulary_size),
+      slot_state_(static_cast<size_t>(options.device_vocabulary_size), 0),
       // LFU draws victims among the cached slots; with hot slots out of cache_
       // most random slots would be hot, so the hot LFU table draws members.
-      cache_(options.ddr_mode() ? options.device_capacity : 0,
-             options.hot_mode() && options.device_policy == DevicePolicy::kLfu),
-      host_(row_width_, options.host_capacity),
-      device_keys_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)),
-      device_freq_(static_cast<size_t>(options.ddr_mode() ? options.device_capacity : 0)),
-      hot_cache_(options.hot_mode() ? options.device_capacity : 0),
-      hot_flag_(static_cast<size_t>(options.hot_mode() ? options.device_capacity : 0)),
+      cache_(options.ddr_mode() ? options.device_vocabulary_size : 0,
+             options.hot_mode() && options.cache_policy == CachePolicy::kLfu),
+      host_(new HostTier(row_width_, options.host_vocabulary_size)),
+      device_keys_(static_cast<size_t>(options.ddr_mode() ? options.device_vocabulary_size : 0)),
+      device_freq_(static_cast<size_t>(options.ddr_mode() ? options.device_vocabulary_size : 0)),
+      hot_cache_(options.hot_mode() ? options.device_vocabulary_size : 0),
+      hot_flag_(static_cast<size_t>(options.hot_mode() ? options.device_vocabulary_size : 0)),
       hot_threshold_(kMinHotThreshold) {}
+
+Table::~Table() = default;
+
+namespace {
+
+Status OpenSsd(const TableOptions& options, int64_t row_width, std::unique_ptr<SsdTier>* out) {
+  SsdTierOptions ssd;
+  ssd.paths = options.ssd_data_path;
+  ssd.name = options.name;
+  ssd.row_width = row_width;
+  ssd.capacity = options.ssd_vocabulary_size;
+  ssd.min_free_bytes = options.ssd_min_free_bytes;
+  const Status s = SsdTier::Open(ssd, out);
+  if (!s.ok()) return Status(s.code(), "table '" + options.name + "': " + s.message());
+  return Status::OK();
+}
+
+}  // namespace
 
 Status Table::Create(const TableOptions& options, std::unique_ptr<Table>* out) {
   ASC_RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<Table> table(new Table(options));
-  if (options.ssd_mode()) {
-    SsdTierOptions ssd;
-    ssd.paths = options.ssd_paths;
-    ssd.name = options.name;
-    ssd.row_width = table->row_width_;
-    ssd.capacity = options.ssd_capacity;
-    ssd.min_free_bytes = options.ssd_min_free_bytes;
-    const Status s = SsdTier::Open(ssd, &table->ssd_);
-    if (!s.ok()) return Status(s.code(), "table '" + options.name + "': " + s.message());
-  }
+  if (options.ssd_mode()) ASC_RETURN_IF_ERROR(OpenSsd(options, table->row_width_, &table->ssd_));
   *out = std::move(table);
   return Status::OK();
 }
 
+Status Table::SetRowWidth(int64_t width) {
+  if (width == row_width_) return Status::OK();
+  if (width < options_.dim || width > TableOptions::kMaxRowWidth) {
+    return Status::InvalidArgument("table '" + name() + "': device rows of " +
+                                   std::to_string(width) + " floats, need [dim=" +
+                                   std::to_string(options_.dim) + ", " +
+                                   std::to_string(TableOptions::kMaxRowWidth) + "]");
+  }
+  if (!options_.ddr_mode()) {
+    row_width_ = width;
+    return Status::OK();
+  }
+  const int64_t off_device = host_->size() + (ssd_ != nullptr ? ssd_->size() : 0);
+  if (off_device > 0) {
+    return Status::FailedPrecondition(
+        "table '" + name() + "' keeps " + std::to_string(off_device) +
+        " rows off the device with " + std::to_string(row_width_) +
+        " floats each (embedding + optimizer state), but its device rows now have " +
+        std::to_string(width) +
+        ": a hash optimizer started training the table after rows moved to the host tier; "
+        "create every hash optimizer that trains a table with a host tier before its first step");
+  }
+  if (ssd_ != nullptr) ASC_RETURN_IF_ERROR(ssd_->SetRowWidth(width));
+  host_.reset(new HostTier(width, options_.host_vocabulary_size));
+  host_meta_.clear();
+  row_width_ = width;
+  return Status::OK();
+}
+
+// ---- steps --------------------------------------------------------------------
+
+Table::StepId Table::BeginStep() {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  const StepId id = ++clock_;
+  steps_[id].time = clock_;
+  if (options_.hot_mode()) RefreshHot(clock_);
+  return id;
+}
+
+Table::StepState* Table::FindStep(StepId step) {
+  auto it = steps_.find(step);
+  return it == steps_.end() ? nullptr : &it->second;
+}
+
+void Table::Pin(StepState* st, int64_t slot, int64_t key) {
+  uint32_t& state = slot_state_[static_cast<size_t>(slot)];
+  if ((state & kPinMask) == 0) ++pinned_slots_;
+  ++state;
+  st->pinned.emplace_back(slot, key);
+}
+
+void Table::Unpin(int64_t slot, int64_t key) {
+  uint32_t& state = slot_state_[static_cast<size_t>(slot)];
+  --state;
+  if ((state & kPinMask) != 0) return;
+  --pinned_slots_;
+  if ((state & kZombie) != 0) {
+    FreeDeviceSlot(slot);
+  } else if ((state & kUninit) != 0) {
+    // No step wrote the row and none uses it any more: the key never was.
+    int64_t removed;
+    map_.EraseBatch(1, &key, &removed);
+    FreeDeviceSlot(slot);
+  }
+}
+
+void Table::FreeDeviceSlot(int64_t slot) {
+  slots_.Release(slot);
+  slot_state_[static_cast<size_t>(slot)] = 0;
+  if (IsHot(slot)) {
+    Unhot(slot);
+  } else if (options_.ddr_mode() && cache_.Contains(slot)) {
+    cache_.Remove(slot);
+  }
+}
+
+void Table::EndStep(StepId step, bool commit) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  auto it = steps_.find(step);
+  if (it == steps_.end()) return;
+  StepState st = std::move(it->second);
+  steps_.erase(it);
+  if (!commit) {
+    if (admission_ != nullptr) {
+      for (auto r = st.admission.rbegin(); r != st.admission.rend(); ++r) admission_->Undo(*r);
+    }
+    if (st.advanced_clock && own_clock_ == st.own_clock) --own_clock_;
+  }
+  for (const auto& [key, slot] : st.inserted) {
+    int64_t location;
+    map_.FindBatch(1, &key, &location);
+    // Erased meanwhile (and maybe inserted again by another step elsewhere).
+    if (location != slot) continue;
+    uint32_t& state = slot_state_[static_cast<size_t>(location)];
+    if ((state & kProvisional) == 0) continue;  // another step used it: it stays
+    if (commit) {
+      state &= ~kProvisional;
+    } else {
+      const int64_t k = key;
+      EraseLocked(1, &k);
+      ++stats_.rolled_back_keys;
+    }
+  }
+  for (const auto& [slot, key] : st.pinned) Unpin(slot, key);
+}
+
+// ---- feature admission --------------------------------------------------------
+
+Status Table::ConfigureAdmission(const AdmissionOptions& options) {
+  ASC_RETURN_IF_ERROR(options.Validate());
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (admission_ == nullptr) {
+    admission_.reset(new KeyAdmission(options));
+    return Status::OK();
+  }
+  const AdmissionOptions& have = admission_->options();
+  if (have == options) return Status::OK();
+  return Status::FailedPrecondition(
+      "table '" + name() + "' already has access_threshold=" +
+      std::to_string(have.access_threshold) + ", eviction_threshold=" +
+      std::to_string(have.eviction_threshold) + "; cannot change them to access_threshold=" +
+      std::to_string(options.access_threshold) + ", eviction_threshold=" +
+      std::to_string(options.eviction_threshold));
+}
+
+bool Table::has_admission() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return admission_ != nullptr;
+}
+
+Status Table::RecordAccessLocked(StepState* st, int64_t n, const int64_t* keys,
+                                 const KeyAccess& access, bool* advanced) {
+  *advanced = false;
+  if (access.coefficient < 1 || access.counts == nullptr) {
+    return Status::InvalidArgument("lookup of table '" + name() +
+                                   "': faae_coefficient must be >= 1, got " +
+                                   std::to_string(access.coefficient));
+  }
+  std::vector<int64_t>& weights = scratch_keys_;
+  weights.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    if (access.counts[i] < 0) {
+      return Status::InvalidArgument("lookup of table '" + name() +
+                                     "': occurrence counts must be >= 0, got " +
+                                     std::to_string(access.counts[i]));
+    }
+    // counts < 2^31 and coefficient < 2^31 cannot overflow int64.
+    weights[static_cast<size_t>(i)] = static_cast<int64_t>(access.counts[i]) * access.coefficient;
+  }
+  int64_t time = access.time;
+  if (time < 0) {
+    if (!st->advanced_clock) {
+      st->advanced_clock = true;
+      st->own_clock = ++own_clock_;
+      *advanced = true;
+    }
+    time = st->own_clock;
+  }
+  st->admission.emplace_back();
+  admission_->Record(n, keys, weights.data(), time, &st->admission.back());
+  return Status::OK();
+}
+
+void Table::UndoLastAccess(StepState* st, bool advanced) {
+  admission_->Undo(st->admission.back());
+  st->admission.pop_back();
+  if (advanced) {
+    st->advanced_clock = false;
+    if (own_clock_ == st->own_clock) --own_clock_;
+  }
+}
+
+Status Table::EvictStale(int64_t* evicted) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (admission_ == nullptr || admission_->options().eviction_threshold == 0) {
+    return Status::FailedPrecondition("EvictStale on table '" + name() +
+                                      "': no eviction_threshold is configured");
+  }
+  std::vector<int64_t> stale;
+  admission_->TakeStale(&stale);
+  *evicted = stale.empty() ? 0 : EraseLocked(static_cast<int64_t>(stale.size()), stale.data());
+  stats_.stale_evicted += *evicted;
+  return Status::OK();
+}
+
+Status Table::ExportAdmission(std::vector<int64_t>* keys, std::vector<int64_t>* counts,
+                              std::vector<int64_t>* last_seen) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  if (admission_ == nullptr) {
+    return Status::FailedPrecondition("table '" + name() + "' has no admission configured");
+  }
+  admission_->Export(keys, counts, last_seen);
+  return Status::OK();
+}
+
+Status Table::ImportAdmission(int64_t n, const int64_t* keys, const int64_t* counts,
+                              const int64_t* last_seen) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (admission_ == nullptr) {
+    return Status::FailedPrecondition("table '" + name() + "' has no admission configured");
+  }
+  return admission_->Import(n, keys, counts, last_seen);
+}
+
+int64_t Table::MarkRejected(int64_t n, const int64_t* keys, int64_t* slots, int64_t* scratch) {
+  if (admission_ == nullptr) return 0;
+  int64_t absent = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (slots[i] == KeySlotMap::kNoSlot) scratch[absent++] = keys[i];
+  }
+  if (admitted_capacity_ < absent) {
+    admitted_.reset(new bool[static_cast<size_t>(absent)]);
+    admitted_capacity_ = absent;
+  }
+  admission_->Admitted(absent, scratch, admitted_.get());
+  int64_t rejected = 0;
+  int64_t j = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (slots[i] == KeySlotMap::kNoSlot && !admitted_[j++]) {
+      slots[i] = kRejected;
+      ++rejected;
+    }
+  }
+  return rejected;
+}
+
+// ---- training lookups -----------------------------------------------------------
+
+template <typename K>
+Status Table::CheckKeyRange(int64_t n, const K* keys) const {
+  if constexpr (std::is_same_v<K, int64_t>) {
+    if (options_.key_dtype != KeyType::kInt32) return Status::OK();
+    for (int64_t i = 0; i < n; ++i) {
+      if (keys[i] < std::numeric_limits<int32_t>::min() ||
+          keys[i] > std::numeric_limits<int32_t>::max()) {
+        return Status::InvalidArgument(
+            "int32 table '" + name() + "': key " + std::to_string(keys[i]) + " at position " +
+            std::to_string(i) + " is outside the int32 range [" +
+            std::to_string(std::numeric_limits<int32_t>::min()) + ", " +
+            std::to_string(std::numeric_limits<int32_t>::max()) + "]");
+      }
+    }
+  }
+  return Status::OK();
+}
+
+Status Table::PrepareRows(DeviceRows* rows) {
+  // An expandable tier grows all its variables together, also one that a
+  // hash optimizer started using after the tier grew.
+  ASC_RETURN_IF_ERROR(options_.dynamic_expansion ? rows->Grow(slots_.capacity())
+                                                 : rows->Check(slots_.capacity()));
+  return SetRowWidth(rows->width());
+}
+
+template <typename K>
+Status Table::Lookup(StepId step, int64_t n, const K* keys, const KeyAccess* access,
+                     DeviceRows* rows, int64_t* slots, bool* needs_init) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  StepState* st = FindStep(step);
+  if (st == nullptr) {
+    return Status::FailedPrecondition("lookup of table '" + name() + "': step " +
+                                      std::to_string(step) + " is not open");
+  }
+  if (n < 0) {
+    return Status::InvalidArgument("lookup of table '" + name() +
+                                   "': key count must be >= 0, got " + std::to_string(n));
+  }
+  ASC_RETURN_IF_ERROR(CheckKeyRange(n, keys));
+  ASC_RETURN_IF_ERROR(PrepareRows(rows));
+  if ((access != nullptr) != (admission_ != nullptr)) {
+    return admission_ != nullptr
+               ? Status::InvalidArgument("lookup of table '" + name() +
+                                         "': the table has admission (access_threshold), so "
+                                         "every training lookup must record its keys' access")
+               : Status::FailedPrecondition("lookup of table '" + name() +
+                                            "' records admission, but admission is not "
+                                            "configured (access_threshold)");
+  }
+  wide_keys_.assign(keys, keys + n);
+  bool advanced = false;
+  if (access != nullptr) {
+    ASC_RETURN_IF_ERROR(RecordAccessLocked(st, n, wide_keys_.data(), *access, &advanced));
+  }
+  const Status s = options_.ddr_mode()
+                       ? LookupDdr(st, n, wide_keys_.data(), rows, slots, needs_init)
+                       : LookupHbm(st, n, wide_keys_.data(), rows, slots, needs_init);
+  if (!s.ok() && access != nullptr) UndoLastAccess(st, advanced);
+  return s;
+}
+
+void Table::UseHit(StepState* st, int64_t slot, int64_t key, bool* needs_init) {
+  uint32_t& state = slot_state_[static_cast<size_t>(slot)];
+  *needs_init = (state & kUninit) != 0;
+  // Another open step's new key, now used by this one: it stays even if the
+  // step that inserted it fails.
+  if ((state & kProvisional) != 0 && st->inserted.count(key) == 0) state &= ~kProvisional;
+  Pin(st, slot, key);
+}
+
+Status Table::LookupHbm(StepState* st, int64_t n, const int64_t* keys, DeviceRows* rows,
+                        int64_t* slots, bool* needs_init) {
+  // scratch_keys_[0, n): keys, compacted to the absent ones;
+  // scratch_keys_[n, 2n): the slots given to those absent keys.
+  scratch_keys_.resize(2 * static_cast<size_t>(n));
+  int64_t* const missing_keys = scratch_keys_.data();
+  int64_t* const missing_slots = missing_keys + n;
+  map_.FindBatch(n, keys, slots);
+  const int64_t rejected = MarkRejected(n, keys, slots, missing_slots);
+  int64_t missing = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (slots[i] == KeySlotMap::kNoSlot) missing_keys[missing++] = keys[i];
+  }
+  if (missing > 0) {
+    // A repeated absent key would get two slots and leak one; a repeated
+    // present key is harmless. Checking only absent keys keeps the steady
+    // state (mostly hits) free of the extra pass.
+    if (DedupKeys<int64_t>(missing, missing_keys, nullptr, nullptr, nullptr) != missing) {
+      return Status::InvalidArgument("lookup of table '" + name() +
+                                     "': keys must be unique within a call (run DedupKeys first)");
+    }
+    if (missing > slots_.available()) {
+      if (!options_.dynamic_expansion) {
+        return Status::ResourceExhausted(
+            "table '" + name() + "' is full: device_vocabulary_size=" +
+            std::to_string(slots_.capacity()) + ", " + std::to_string(map_.size()) +
+            " keys held, " + std::to_string(missing) +
+            " new keys in this batch; enable dynamic expansion or enlarge device_vocabulary_size");
+      }
+      const int64_t grown =
+          GrownCapacity(slots_.capacity(), slots_.used() + missing, options_.growth_factor);
+      if (grown == 0) {
+        return Status::ResourceExhausted(
+            "table '" + name() + "' cannot grow past " + std::to_string(TableOptions::kMaxCapacity) +
+            " rows: " + std::to_string(map_.size()) + " keys held, " + std::to_string(missing) +
+            " new keys in this batch");
+      }
+      // Growing the variables is the last step that can fail.
+      ASC_RETURN_IF_ERROR(rows->Grow(grown));
+      slots_.Grow(grown);
+      slot_state_.resize(static_cast<size_t>(grown), 0);
+    }
+  }
+  int64_t next_missing = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (slots[i] == KeySlotMap::kNoSlot) {
+      const int64_t slot = slots_.Allocate();
+      slots[i] = slot;
+      missing_slots[next_missing++] = slot;
+      slot_state_[static_cast<size_t>(slot)] = kUninit | kProvisional;
+      st->inserted.emplace(keys[i], slot);
+      needs_init[i] = true;
+      Pin(st, slot, keys[i]);
+    } else if (slots[i] == kRejected) {
+      slots[i] = KeySlotMap::kNoSlot;
+      needs_init[i] = false;
+    } else {
+      UseHit(st, slots[i], keys[i], &needs_init[i]);
+    }
+  }
+  map_.InsertBatch(missing, missing_keys, missing_slots);
+  stats_.rejected += rejected;
+  stats_.hits += n - missing - rejected;
+  stats_.misses += missing;
+  stats_.new_keys += missing;
+  return Status::OK();
+}
+
+Status Table::LookupDdr(StepState* st, int64_t n, const int64_t* keys, DeviceRows* rows,
+                        int64_t* slots, bool* needs_init) {
+  // scratch_keys_[0, n): the keys that need a device slot (uniqueness
+  // check); ApplyPlan reuses [0, 4n) for map updates.
+  scratch_keys_.resize(4 * static_cast<size_t>(n));
+  int64_t* const moving_keys = scratch_keys_.data();
+  map_.FindBatch(n, keys, slots);
+  MarkRejected(n, keys, slots, moving_keys);
+  int64_t moving = 0;        // keys needing a device slot: from host/SSD, or new
+  int64_t from_host = 0;
+  int64_t from_ssd = 0;
+  int64_t newly_pinned = 0;  // device hits no open step pins yet
+  for (int64_t i = 0; i < n; ++i) {
+    if (IsDeviceSlot(slots[i])) {
+      // A repeated device key (allowed) counts once.
+      uint32_t& state = slot_state_[static_cast<size_t>(slots[i])];
+      if (!Pinned(slots[i]) && (state & kCounted) == 0) {
+        state |= kCounted;
+        ++newly_pinned;
+      }
+    } else if (slots[i] != kRejected) {
+      moving_keys[moving++] = keys[i];
+      if (IsOnSsd(slots[i])) {
+        ++from_ssd;
+      } else if (slots[i] != KeySlotMap::kNoSlot) {
+        ++from_host;
+      }
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (IsDeviceSlot(slots[i])) slot_state_[static_cast<size_t>(slots[i])] &= ~kCounted;
+  }
+  // A repeated key off the device would get two slots; a repeated device hit
+  // is harmless, so the common all-hits case skips the extra pass.
+  if (moving > 0 && DedupKeys<int64_t>(moving, moving_keys, nullptr, nullptr, nullptr) != moving) {
+    return Status::InvalidArgument("lookup of table '" + name() +
+                                   "': keys must be unique within a call (run DedupKeys first)");
+  }
+
+  // Count needs before mutating anything. Slots pinned by open steps (this
+  // call's hits once pinned) cannot be victims; hot slots can, once the
+  // others are used up (DeviceVictim).
+  const int64_t victims = std::max<int64_t>(0, moving - slots_.available());
+  int64_t demote = 0;
+  if (victims > 0) {
+    const int64_t pinned = pinned_slots_ + newly_pinned;
+    if (victims > slots_.used() - pinned) {
+      return Status::ResourceExhausted(
+          "table '" + name() + "': the device tier (device_vocabulary_size=" +
+          std::to_string(slots_.capacity()) + ") cannot hold the unique keys of the steps running " +
+          "now: " + std::to_string(pinned) + " rows are in use and this lookup needs " +
+          std::to_string(moving) + " more; enlarge device_vocabulary_size");
+    }
+    // Host rows are released (loads) before victims reserve theirs, so the
+    // tier never holds more than max(now, after) rows during the call.
+    const int64_t host_after = host_->size() - from_host + victims;
+    if (host_after > host_->capacity() && ssd_ != nullptr) {
+      // Demote the excess to SSD; rows this call loads are not candidates.
+      demote = host_after - host_->capacity();
+      const int64_t ssd_after = ssd_->size() - from_ssd + demote;
+      if (demote > host_->size() - from_host || ssd_after > options_.ssd_vocabulary_size) {
+        return Status::ResourceExhausted(
+            "table '" + name() + "': every tier is full (device_vocabulary_size=" +
+            std::to_string(slots_.capacity()) + ", host_vocabulary_size=" +
+            std::to_string(host_->capacity()) + ", ssd_vocabulary_size=" +
+            std::to_string(options_.ssd_vocabulary_size) + "; " + std::to_string(host_->size()) +
+            " host rows and " + std::to_string(ssd_->size()) + " SSD rows held); this lookup evicts " +
+            std::to_string(victims) + " rows and loads " + std::to_string(from_host) +
+            " from host and " + std::to_string(from_ssd) +
+            " from SSD; enlarge ssd_vocabulary_size or host_vocabulary_size");
+      }
+    } else if (host_after > host_->capacity()) {
+      return Status::ResourceExhausted(
+          "table '" + name() + "': the host tier is full (host_vocabulary_size=" +
+          std::to_string(host_->capacity()) + ", " + std::to_string(host_->size()) +
+          " rows held); this lookup evicts " + std::to_string(victims) + " rows and loads " +
+          std::to_string(from_host) + "; enlarge host_vocabulary_size");
+    }
+  }
+  demoted_rows_.clear();
+  if (from_ssd > 0 || demote > 0) {
+    // All SSD I/O happens here, before anything changes: a failure leaves the
+    // table exactly as it was.
+    const int64_t w = row_width_;
+    ssd_keys_.clear();
+    for (int64_t i = 0; i < n; ++i) {
+      if (IsOnSsd(slots[i])) ssd_keys_.push_back(keys[i]);
+    }
+    ssd_rows_.resize(static_cast<size_t>(from_ssd * w));
+    if (ssd_found_capacity_ < from_ssd) {
+      ssd_found_.reset(new bool[static_cast<size_t>(from_ssd)]);
+      ssd_found_capacity_ = from_ssd;
+    }
+    ASC_RETURN_IF_ERROR(ssd_->Get(from_ssd, ssd_keys_.data(), ssd_rows_.data(), ssd_found_.get()));
+    for (int64_t j = 0; j < from_ssd; ++j) {
+      if (!ssd_found_[j]) {
+        return Status::Internal("table '" + name() + "': key " + std::to_string(ssd_keys_[j]) +
+                                " is mapped to the SSD tier but the SSD tier does not hold it");
+      }
+    }
+    ++demote_epoch_;
+    for (int64_t i = 0; i < n; ++i) {
+      if (IsHostRow(slots[i])) host_meta_[static_cast<size_t>(HostRowOf(slots[i]))].mark = demote_epoch_;
+    }
+    demoted_keys_.clear();
+    demoted_data_.resize(static_cast<size_t>(demote * w));
+    for (int64_t d = 0; d < demote; ++d) {
+      const int64_t row = SampleDemotionVictim();
+      demoted_rows_.push_back(row);
+      demoted_keys_.push_back(host_meta_[static_cast<size_t>(row)].key);
+      std::copy_n(host_->Row(row), w, demoted_data_.data() + d * w);
+    }
+    const Status s = ssd_->Exchange(demote, demoted_keys_.data(), demoted_data_.data(), from_ssd,
+                                    ssd_keys_.data());
+    if (!s.ok()) {
+      demoted_rows_.clear();
+      return Status(s.code(), "lookup of table '" + name() + "': " + s.message());
+    }
+  }
+  ApplyPlan(st, n, keys, slots, needs_init, &moves_);
+  // The victims' rows leave before anything is written into their slots.
+  const int64_t evicted = static_cast<int64_t>(moves_.evict_slots.size());
+  scratch_rows_.resize(static_cast<size_t>(evicted * row_width_));
+  Status s = rows->Gather(evicted, moves_.evict_slots.data(), scratch_rows_.data());
+  if (s.ok()) {
+    for (int64_t j = 0; j < evicted; ++j) {
+      std::copy_n(scratch_rows_.data() + j * row_width_, row_width_,
+                  host_->Row(moves_.evict_rows[static_cast<size_t>(j)]));
+    }
+    s = rows->Scatter(static_cast<int64_t>(moves_.load_slots.size()), moves_.load_slots.data(),
+                      moves_.load_data.data());
+  }
+  if (!s.ok()) {
+    // Check passed under this lock, so only storage replaced under the table
+    // (variables re-initialised during the step) gets here.
+    return Status::Internal("table '" + name() + "': its device rows changed during a lookup (" +
+                            s.message() + "); re-initialise the table");
+  }
+  return Status::OK();
+}
+
+void Table::ApplyPlan(StepState* st, int64_t n, const int64_t* keys, int64_t* slots,
+                      bool* needs_init, Moves* moves) {
+  const uint64_t time = st->time;
+  moves->evict_slots.clear();
+  moves->evict_rows.clear();
+  moves->load_slots.clear();
+  moves->load_data.clear();
+  // Demoted rows are on SSD already (LookupDdr wrote them): free their host
+  // rows before loads and victims touch the host tier.
+  if (!demoted_rows_.empty()) {
+    const std::vector<int64_t> on_ssd(demoted_keys_.size(), kOnSsd);
+    map_.InsertOrAssignBatch(static_cast<int64_t>(demoted_keys_.size()), demoted_keys_.data(),
+                             on_ssd.data());
+    for (int64_t row : demoted_rows_) ReleaseHostRow(row);
+    stats_.demotions += static_cast<int64_t>(demoted_rows_.size());
+    demoted_rows_.clear();
+  }
+  // Pin this call's hits first, so no key of the call can pick one as victim.
+  int64_t hits = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (IsDeviceSlot(slots[i])) {
+      device_freq_[static_cast<size_t>(slots[i])] = Bump(device_freq_[static_cast<size_t>(slots[i])]);
+      UseDeviceSlot(slots[i], time);
+      UseHit(st, slots[i], keys[i], &needs_init[i]);
+      ++hits;
+    }
+  }
+  // (key, location) updates: each moving key, plus each victim's key. All
+  // distinct: victims are unpinned device keys, moving keys were off-device.
+  int64_t* const update_keys = scratch_keys_.data();
+  int64_t* const update_locations = update_keys + 2 * n;
+  int64_t updates = 0;
+  int64_t loads = 0;
+  int64_t ssd_loads = 0;
+  int64_t evictions = 0;
+  int64_t rejected = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t location = slots[i];
+    if (IsDeviceSlot(location)) continue;
+    if (location == kRejected) {
+      slots[i] = KeySlotMap::kNoSlot;
+      needs_init[i] = false;
+      ++rejected;
+      continue;
+    }
+    uint32_t freq = 1;
+    if (IsOnSsd(location)) {
+      // Read (and erased from SSD) by LookupDdr, in call order.
+      const float* data = ssd_rows_.data() + ssd_loads * row_width_;
+      moves->load_data.insert(moves->load_data.end(), data, data + row_width_);
+      ++ssd_loads;
+      ++loads;
+    } else if (location != KeySlotMap::kNoSlot) {
+      // Copy out and free the host row first: a victim below may reuse it.
+      const int64_t row = HostRowOf(location);
+      const float* data = host_->Row(row);
+      moves->load_data.insert(moves->load_data.end(), data, data + row_width_);
+      freq = Bump(host_meta_[static_cast<size_t>(row)].freq);
+      ReleaseHostRow(row);
+      ++loads;
+    }
+    int64_t slot;
+    if (slots_.available() > 0) {
+      slot = slots_.Allocate();
+    } else {
+      // Exists: LookupDdr counted enough unpinned slots.
+      slot = DeviceVictim(time);
+      const int64_t row = AllocateHostRow(device_keys_[static_cast<size_t>(slot)],
+                                          device_freq_[static_cast<size_t>(slot)]);
+      moves->evict_slots.push_back(slot);
+      moves->evict_rows.push_back(row);
+      update_keys[updates] = device_keys_[static_cast<size_t>(slot)];
+      update_locations[updates++] = EncodeHostRow(row);
+      ++evictions;
+    }
+    const bool is_new = location == KeySlotMap::kNoSlot;
+    if (!is_new) moves->load_slots.push_back(slot);
+    needs_init[i] = is_new;
+    slot_state_[static_cast<size_t>(slot)] = is_new ? kUninit | kProvisional : 0;
+    if (is_new) st->inserted.emplace(keys[i], slot);
+    device_keys_[static_cast<size_t>(slot)] = keys[i];
+    device_freq_[static_cast<size_t>(slot)] = freq;
+    UseDeviceSlot(slot, time);
+    Pin(st, slot, keys[i]);
+    update_keys[updates] = keys[i];
+    update_locations[updates++] = slot;
+    slots[i] = slot;
+  }
+  map_.InsertOrAssignBatch(updates, update_keys, update_locations);
+  const int64_t moved = n - hits - rejected;
+  stats_.rejected += rejected;
+  stats_.hits += hits;
+  stats_.misses += moved;
+  stats_.loads += loads;
+  stats_.ssd_loads += ssd_loads;
+  stats_.evictions += evictions;
+  stats_.new_keys += moved - loads;
+}
+
+Status Table::Fill(StepId step, int64_t n, const int64_t* slots, const float* embedding,
+                   DeviceRows* rows) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  StepState* st = FindStep(step);
+  if (st == nullptr) {
+    return Status::FailedPrecondition("fill of table '" + name() + "': step " +
+                                      std::to_string(step) + " is not open");
+  }
+  const int64_t dim = options_.dim;
+  fill_slots_.clear();
+  scratch_rows_.clear();
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t slot = slots[i];
+    if (slot < 0 || slot >= slots_.capacity() || !Pinned(slot)) {
+      return Status::FailedPrecondition("fill of table '" + name() + "': slot " +
+                                        std::to_string(slot) + " is not in use by step " +
+                                        std::to_string(step));
+    }
+    if ((slot_state_[static_cast<size_t>(slot)] & kUninit) == 0) continue;  // filled already
+    fill_slots_.push_back(slot);
+    scratch_rows_.insert(scratch_rows_.end(), embedding + i * dim, embedding + (i + 1) * dim);
+  }
+  if (!fill_slots_.empty()) {
+    // Only the step's own slots: another step's may be reassigned once it ends.
+    std::unordered_map<int64_t, bool> mine;
+    for (int64_t slot : fill_slots_) mine.emplace(slot, false);
+    for (const auto& pinned : st->pinned) {
+      auto it = mine.find(pinned.first);
+      if (it != mine.end()) it->second = true;
+    }
+    for (const auto& [slot, found] : mine) {
+      if (!found) {
+        return Status::FailedPrecondition("fill of table '" + name() + "': slot " +
+                                          std::to_string(slot) + " is not in use by step " +
+                                          std::to_string(step));
+      }
+    }
+  }
+  ASC_RETURN_IF_ERROR(rows->Initialize(static_cast<int64_t>(fill_slots_.size()),
+                                       fill_slots_.data(), scratch_rows_.data()));
+  for (int64_t slot : fill_slots_) slot_state_[static_cast<size_t>(slot)] &= ~kUninit;
+  return Status::OK();
+}
+
+// ---- reads ------------------------------------------------------------------------
+
+template <typename K>
+Status Table::Read(int64_t n, const K* keys, const DeviceRows& rows, float* out,
+                   bool* found) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  const int64_t dim = options_.dim;
+  std::vector<int64_t> locations(static_cast<size_t>(n));
+  ForEachInt64Chunk(n, keys, [&](int64_t base, int64_t len, const int64_t* wide) {
+    map_.FindBatch(len, wide, locations.data() + base);
+  });
+  std::vector<int64_t> device_pos, device_slots, ssd_pos, ssd_keys;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t location = locations[static_cast<size_t>(i)];
+    found[i] = location != KeySlotMap::kNoSlot;
+    if (!found[i]) continue;
+    if (IsHostRow(location)) {
+      std::copy_n(host_->Row(HostRowOf(location)), dim, out + i * dim);
+    } else if (IsOnSsd(location)) {
+      ssd_pos.push_back(i);
+      ssd_keys.push_back(static_cast<int64_t>(keys[i]));
+    } else if ((slot_state_[static_cast<size_t>(location)] & kUninit) != 0) {
+      found[i] = false;  // no step has written its row yet
+    } else {
+      device_pos.push_back(i);
+      device_slots.push_back(location);
+    }
+  }
+  if (!device_slots.empty()) {
+    std::vector<float> gathered(device_slots.size() * static_cast<size_t>(dim));
+    ASC_RETURN_IF_ERROR(rows.ReadEmbedding(static_cast<int64_t>(device_slots.size()),
+                                           device_slots.data(), gathered.data()));
+    for (size_t j = 0; j < device_pos.size(); ++j) {
+      std::copy_n(gathered.data() + j * dim, dim, out + device_pos[j] * dim);
+    }
+  }
+  if (!ssd_keys.empty()) {
+    // One batched read; the keys stay where they are.
+    const int64_t m = static_cast<int64_t>(ssd_keys.size());
+    std::vector<float> buffer(static_cast<size_t>(m * row_width_));
+    std::unique_ptr<bool[]> held(new bool[static_cast<size_t>(m)]);
+    const Status s = ssd_->Get(m, ssd_keys.data(), buffer.data(), held.get());
+    if (!s.ok()) return Status(s.code(), "read of table '" + name() + "': " + s.message());
+    for (int64_t j = 0; j < m; ++j) {
+      if (!held[j]) {
+        return Status::Internal("read of table '" + name() + "': key " +
+                                std::to_string(ssd_keys[j]) +
+                                " is mapped to the SSD tier but the SSD tier does not hold it");
+      }
+      std::copy_n(buffer.data() + j * row_width_, dim, out + ssd_pos[j] * dim);
+    }
+  }
+  return Status::OK();
+}
+
+void Table::Locate(int64_t n, const int64_t* keys, int8_t* tier) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  int64_t locations[kWidenChunk];
+  for (int64_t base = 0; base < n; base += kWidenChunk) {
+    const int64_t len = std::min(kWidenChunk, n - base);
+    map_.FindBatch(len, keys + base, locations);
+    for (int64_t i = 0; i < len; ++i) {
+      const int64_t l = locations[i];
+      tier[base + i] = l == KeySlotMap::kNoSlot ? kTierAbsent
+                       : IsHostRow(l)           ? kTierHost
+                       : IsOnSsd(l)             ? kTierSsd
+                       : (slot_state_[static_cast<size_t>(l)] & kUninit) != 0 ? kTierAbsent
+                                                                               : kTierDevice;
+    }
+  }
+}
+
+template <typename K>
+int64_t Table::Erase(int64_t n, const K* keys) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (n <= 0) return 0;
+  std::vector<int64_t> wide(keys, keys + n);
+  if (admission_ != nullptr) admission_->Forget(n, wide.data());
+  return EraseLocked(n, wide.data());
+}
+
+int64_t Table::EraseLocked(int64_t n, const int64_t* keys) {
+  std::vector<int64_t> removed_slots(static_cast<size_t>(n));
+  const int64_t removed = map_.EraseBatch(n, keys, removed_slots.data());
+  std::vector<int64_t> ssd_keys;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t location = removed_slots[static_cast<size_t>(i)];
+    if (location == KeySlotMap::kNoSlot) continue;
+    if (IsHostRow(location)) {
+      ReleaseHostRow(HostRowOf(location));
+    } else if (IsOnSsd(location)) {
+      ssd_keys.push_back(keys[i]);
+    } else if (Pinned(location)) {
+      // An open step still reads or updates this row: free it when it ends.
+      slot_state_[static_cast<size_t>(location)] =
+          (slot_state_[static_cast<size_t>(location)] & kPinMask) | kZombie;
+    } else {
+      FreeDeviceSlot(location);
+    }
+  }
+  if (!ssd_keys.empty()) {
+    // The keys are gone either way; a failed delete only leaves garbage
+    // bytes (counted in the SSD tier's erase_errors).
+    static_cast<void>(ssd_->Erase(static_cast<int64_t>(ssd_keys.size()), ssd_keys.data()));
+  }
+  return removed;
+}
+
+void Table::Snapshot(std::vector<int64_t>* keys, std::vector<int64_t>* slots) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  keys->clear();
+  slots->clear();
+  keys->reserve(static_cast<size_t>(map_.size()));
+  slots->reserve(static_cast<size_t>(map_.size()));
+  map_.ForEach([&](int64_t key, int64_t location) {
+    if (IsDeviceSlot(location) && (slot_state_[static_cast<size_t>(location)] & kUninit) != 0) {
+      return;
+    }
+    keys->push_back(key);
+    slots->push_back(IsOffDevice(location) ? KeySlotMap::kNoSlot : location);
+  });
+}
+
+int64_t Table::size() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return map_.size();
+}
+
+int64_t Table::capacity() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return slots_.capacity();
+}
+
+int64_t Table::row_width() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return row_width_;
+}
+
+int64_t Table::memory_bytes() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  constexpr int64_t kI64 = sizeof(int64_t);
+  return map_.memory_bytes() + cache_.memory_bytes() + hot_cache_.memory_bytes() +
+         host_->memory_bytes() +
+         (admission_ != nullptr ? admission_->memory_bytes() + admitted_capacity_ : 0) +
+         static_cast<int64_t>(slot_state_.capacity() * sizeof(uint32_t)) +
+         static_cast<int64_t>(hot_flag_.capacity() + hot_counts_.capacity() * sizeof(uint32_t)) +
+         static_cast<int64_t>(hot_leaving_.capacity() + scratch_keys_.capacity() +
+                              wide_keys_.capacity() + device_keys_.capacity() +
+                              fill_slots_.capacity()) * kI64 +
+         static_cast<int64_t>((scratch_rows_.capacity() + moves_.load_data.capacity()) *
+                              sizeof(float)) +
+         static_cast<int64_t>(device_freq_.capacity() * sizeof(uint32_t) +
+                              host_meta_.capacity() * sizeof(HostRowMeta)) +
+         (ssd_ != nullptr ? ssd_->memory_bytes() +
+                                static_cast<int64_t>(demoted_rows_.capacity() +
+                                                     demoted_keys_.capacity() +
+                                                     ssd_keys_.capacity()) * kI64 +
+                                static_cast<int64_t>((demoted_data_.capacity() +
+                                                      ssd_rows_.capacity()) *
+                                                     sizeof(float)) +
+                                ssd_found_capacity_
+                          : 0);
+}
+
+TableStats Table::stats() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  TableStats s = stats_;
+  s.device_keys = slots_.used();
+  s.host_keys = host_->size();
+  if (admission_ != nullptr) s.admission_keys = admission_->size();
+  s.hot_keys = hot_cache_.size();
+  s.open_steps = static_cast<int64_t>(steps_.size());
+  if (ssd_ != nullptr) {
+    const SsdTierStats ssd = ssd_->stats();
+    s.ssd_keys = ssd.rows;
+    s.ssd_reads = ssd.reads;
+    s.ssd_writes = ssd.writes;
+    s.ssd_bytes_read = ssd.bytes_read;
+    s.ssd_bytes_written = ssd.bytes_written;
+  }
+  return s;
+}
+
+std::vector<std::string> Table::ssd_directories() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return ssd_ != nullptr ? ssd_->directories() : std::vector<std::string>();
+}
+
+void Table::SetSsdWriteFaultForTesting(bool on) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (ssd_ != nullptr) ssd_->SetWriteFaultForTesting(on);
+}
+
+void Table::SetSsdMinFreeBytesForTesting(size_t path_index, int64_t bytes) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (ssd_ != nullptr) ssd_->SetMinFreeBytesForTesting(path_index, bytes);
+}
+
+// ---- tier internals (DDR / SSD / hot) -------------------------------------------
+
 int64_t Table::AllocateHostRow(int64_t key, uint32_t freq) {
-  const int64_t row = host_.Allocate();
+  const int64_t row = host_->Allocate();
   if (row >= static_cast<int64_t>(host_meta_.size())) host_meta_.resize(static_cast<size_t>(row) + 1);
   HostRowMeta& m = host_meta_[static_cast<size_t>(row)];
   m.key = key;
@@ -252,20 +1003,9 @@ int64_t Table::AllocateHostRow(int64_t key, uint32_t freq) {
 }
 
 void Table::ReleaseHostRow(int64_t row) {
-  host_.Release(row);
+  host_->Release(row);
   host_meta_[static_cast<size_t>(row)].held = false;
 }
-
-namespace {
-
-inline uint64_t SplitMix64(uint64_t* state) {
-  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
 
 uint64_t Table::NextRandom() { return SplitMix64(&rng_state_); }
 
@@ -296,22 +1036,33 @@ int64_t Table::SampleDemotionVictim() {
   return best;
 }
 
-int64_t Table::DeviceVictim(uint64_t step) {
-  const int64_t lru = cache_.Victim(step);
+int64_t Table::LruUnpinned(DeviceCache* cache, uint64_t time) {
+  for (int64_t tries = cache->size(); tries > 0; --tries) {
+    const int64_t slot = cache->Victim();
+    if (!Pinned(slot)) return slot;
+    // In use by an open step, so recently used in fact. Slots the calling
+    // step pinned are at the MRU end already: only other steps' land here.
+    cache->Touch(slot, time);
+  }
+  return -1;
+}
+
+int64_t Table::DeviceVictim(uint64_t time) {
+  const int64_t lru = LruUnpinned(&cache_, time);
   if (lru < 0) {
-    // Every non-hot slot is used in this step (the used ones form the MRU end
-    // of cache_), so the precondition leaves a hot slot not used in it.
-    const int64_t hot = hot_cache_.Victim(step);
+    // Every non-hot slot is pinned, so the precondition leaves an unpinned
+    // hot slot.
+    const int64_t hot = LruUnpinned(&hot_cache_, time);
     Unhot(hot);
     return hot;
   }
-  if (options_.device_policy != DevicePolicy::kLfu) return lru;
+  if (options_.cache_policy != CachePolicy::kLfu) return lru;
   const int64_t capacity = cache_.capacity();
   int64_t best = -1;
   // Lower count wins; on equal counts the less recently used slot. Hot slots
   // are not in cache_. `cached`: the caller knows cache_ holds the slot.
   auto consider = [&](int64_t slot, bool cached = false) {
-    if ((!cached && !cache_.Contains(slot)) || cache_.UsedIn(slot, step)) return false;
+    if ((!cached && !cache_.Contains(slot)) || Pinned(slot)) return false;
     if (best < 0) {
       best = slot;
       return true;
@@ -341,39 +1092,37 @@ int64_t Table::DeviceVictim(uint64_t step) {
   return best >= 0 ? best : lru;
 }
 
-void Table::UseDeviceSlot(int64_t slot, uint64_t step) {
+void Table::UseDeviceSlot(int64_t slot, uint64_t time) {
   if (!options_.hot_mode()) {
-    cache_.Touch(slot, step);
+    cache_.Touch(slot, time);
     return;
   }
   if (hot_flag_[static_cast<size_t>(slot)] != 0) {
-    hot_cache_.Touch(slot, step);
+    hot_cache_.Touch(slot, time);
     ++stats_.hot_hits;
   } else if (device_freq_[static_cast<size_t>(slot)] >= hot_threshold_ &&
-             hot_cache_.size() < options_.hot_capacity) {
-    // Used in this step either way, so pinned before and after the move: the
-    // count of slots PlanLookup may still evict does not change.
+             hot_cache_.size() < options_.hot_vocabulary_size) {
     if (cache_.Contains(slot)) cache_.Remove(slot);
     hot_flag_[static_cast<size_t>(slot)] = 1;
-    hot_cache_.Touch(slot, step);
+    hot_cache_.Touch(slot, time);
   } else {
-    cache_.Touch(slot, step);
+    cache_.Touch(slot, time);
   }
 }
 
-void Table::RefreshHot(uint64_t step) {
+void Table::RefreshHot(uint64_t time) {
   const uint64_t window_steps = static_cast<uint64_t>(options_.hot_refresh_steps);
-  const uint64_t window = step / window_steps;
-  if (!options_.hot_mode() || window == hot_window_) return;
+  const uint64_t window = time / window_steps;
+  if (window == hot_window_) return;
   hot_window_ = window;
-  // The threshold: the hot_capacity-th largest count of the device keys.
+  // The threshold: the hot_vocabulary_size-th largest count of the device keys.
   hot_counts_.clear();
   for (int64_t slot = 0; slot < slots_.capacity(); ++slot) {
     if (IsHot(slot) || cache_.Contains(slot)) {
       hot_counts_.push_back(device_freq_[static_cast<size_t>(slot)]);
     }
   }
-  const size_t rank = static_cast<size_t>(options_.hot_capacity) - 1;
+  const size_t rank = static_cast<size_t>(options_.hot_vocabulary_size) - 1;
   hot_threshold_ = kMinHotThreshold;
   if (hot_counts_.size() > rank) {
     std::nth_element(hot_counts_.begin(), hot_counts_.begin() + static_cast<ptrdiff_t>(rank),
@@ -382,686 +1131,25 @@ void Table::RefreshHot(uint64_t step) {
   }
   hot_leaving_.clear();
   hot_cache_.ForEach([&](int64_t slot) {
-    const bool idle = hot_cache_.LastUsed(slot) + window_steps < step;
+    const bool idle = hot_cache_.LastUsed(slot) + window_steps < time;
     if (idle || device_freq_[static_cast<size_t>(slot)] < hot_threshold_) hot_leaving_.push_back(slot);
   });
-  // Called before any slot is used in `step`: stamped with the previous step,
-  // the leaving slots stay unpinned (PlanLookup's count of evictable slots
-  // holds) and become the most recently used of cache_.
+  // Leaving slots stay on the device as the most recently used of cache_.
   for (int64_t slot : hot_leaving_) {
     Unhot(slot);
-    cache_.Touch(slot, step - 1);
+    cache_.Touch(slot, time - 1);
   }
 }
 
-template <typename K>
-Status Table::CheckKeyRange(int64_t n, const K* keys) const {
-  if constexpr (std::is_same_v<K, int64_t>) {
-    if (options_.key_type != KeyType::kInt32) return Status::OK();
-    for (int64_t i = 0; i < n; ++i) {
-      if (keys[i] < std::numeric_limits<int32_t>::min() ||
-          keys[i] > std::numeric_limits<int32_t>::max()) {
-        return Status::InvalidArgument(
-            "int32 table '" + name() + "': key " + std::to_string(keys[i]) + " at position " +
-            std::to_string(i) + " is outside the int32 range [" +
-            std::to_string(std::numeric_limits<int32_t>::min()) + ", " +
-            std::to_string(std::numeric_limits<int32_t>::max()) + "]");
-      }
-    }
-  }
-  return Status::OK();
-}
-
-template <typename K>
-Status Table::FindOrInsert(int64_t n, const K* keys, int64_t* slots, bool* is_new,
-                           int64_t* capacity) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (options_.ddr_mode()) {
-    return Status::FailedPrecondition("FindOrInsert on table '" + name() +
-                                      "': the table has a host tier (host_vocabulary_size=" +
-                                      std::to_string(options_.host_capacity) +
-                                      "); use PlanLookup");
-  }
-  if (n < 0) {
-    return Status::InvalidArgument("FindOrInsert on table '" + name() +
-                                   "': key count must be >= 0, got " + std::to_string(n));
-  }
-  ASC_RETURN_IF_ERROR(CheckKeyRange(n, keys));
-
-  // scratch_keys_[0, n): keys, compacted in place to the absent ones;
-  // scratch_keys_[n, 2n): the slots given to those absent keys.
-  scratch_keys_.resize(2 * static_cast<size_t>(n));
-  int64_t* const missing_keys = scratch_keys_.data();
-  int64_t* const missing_slots = missing_keys + n;
-  std::copy_n(keys, n, missing_keys);
-  map_.FindBatch(n, missing_keys, slots);
-  const int64_t rejected = MarkRejected(n, missing_keys, slots, missing_slots);
-  int64_t missing = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (slots[i] == KeySlotMap::kNoSlot) missing_keys[missing++] = missing_keys[i];
-  }
-
-  if (missing > 0) {
-    // A repeated absent key would get two slots and leak one; a repeated
-    // present key is harmless. Checking only absent keys keeps the steady
-    // state (mostly hits) free of the extra pass.
-    if (DedupKeys<int64_t>(missing, missing_keys, nullptr, nullptr, nullptr) != missing) {
-      return Status::InvalidArgument("FindOrInsert on table '" + name() +
-                                     "': keys must be unique within a call (run DedupKeys first)");
-    }
-    if (missing > slots_.available()) {
-      if (!options_.dynamic_expansion) {
-        return Status::ResourceExhausted(
-            "table '" + name() + "' is full: device_vocabulary_size=" +
-            std::to_string(slots_.capacity()) + ", " + std::to_string(map_.size()) +
-            " keys held, " + std::to_string(missing) +
-            " new keys in this batch; enable dynamic expansion or enlarge device_vocabulary_size");
-      }
-      const int64_t grown =
-          GrownCapacity(slots_.capacity(), slots_.used() + missing, options_.growth_factor);
-      if (grown == 0) {
-        return Status::ResourceExhausted(
-            "table '" + name() + "' cannot grow past " + std::to_string(TableOptions::kMaxCapacity) +
-            " rows: " + std::to_string(map_.size()) + " keys held, " + std::to_string(missing) +
-            " new keys in this batch");
-      }
-      slots_.Grow(grown);
-    }
-  }
-
-  int64_t next_missing = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    is_new[i] = slots[i] == KeySlotMap::kNoSlot;
-    if (is_new[i]) {
-      slots[i] = slots_.Allocate();
-      missing_slots[next_missing++] = slots[i];
-    } else if (slots[i] == kRejected) {
-      slots[i] = KeySlotMap::kNoSlot;
-    }
-  }
-  map_.InsertBatch(missing, missing_keys, missing_slots);
-  *capacity = slots_.capacity();
-  stats_.rejected += rejected;
-  stats_.hits += n - missing - rejected;
-  stats_.misses += missing;
-  stats_.new_keys += missing;
-  return Status::OK();
-}
-
-template <typename K>
-Status Table::PlanLookup(int64_t n, const K* keys, bool begin_step, int64_t* slots, bool* is_new,
-                         SwapPlan* plan) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (!options_.ddr_mode()) {
-    return Status::FailedPrecondition("PlanLookup on table '" + name() +
-                                      "': the table has no host tier (host_vocabulary_size=0); "
-                                      "use FindOrInsert");
-  }
-  if (n < 0) {
-    return Status::InvalidArgument("PlanLookup on table '" + name() +
-                                   "': key count must be >= 0, got " + std::to_string(n));
-  }
-  if (!pending_rows_.empty()) {
-    return Status::FailedPrecondition(
-        "PlanLookup on table '" + name() + "': the previous plan's " +
-        std::to_string(pending_rows_.size()) +
-        " evicted rows were not committed yet; call CommitEvicted first");
-  }
-  ASC_RETURN_IF_ERROR(CheckKeyRange(n, keys));
-  const uint64_t step = begin_step ? step_ + 1 : step_;
-
-  // scratch_keys_[0, n): widened keys; [n, 2n): the keys that need a device
-  // slot (uniqueness check); ApplyPlan reuses [n, 5n) for map updates.
-  scratch_keys_.resize(5 * static_cast<size_t>(n));
-  int64_t* const wide = scratch_keys_.data();
-  int64_t* const moving_keys = wide + n;
-  std::copy_n(keys, n, wide);
-  map_.FindBatch(n, wide, slots);
-  MarkRejected(n, wide, slots, moving_keys);
-  int64_t moving = 0;        // keys needing a device slot: from host/SSD, or new
-  int64_t from_host = 0;
-  int64_t from_ssd = 0;
-  int64_t newly_pinned = 0;  // device hits not yet used in this step
-  for (int64_t i = 0; i < n; ++i) {
-    if (IsDeviceSlot(slots[i])) {
-      if (!(IsHot(slots[i]) ? hot_cache_ : cache_).UsedIn(slots[i], step)) ++newly_pinned;
-    } else if (slots[i] != kRejected) {
-      moving_keys[moving++] = wide[i];
-      if (IsOnSsd(slots[i])) {
-        ++from_ssd;
-      } else if (slots[i] != KeySlotMap::kNoSlot) {
-        ++from_host;
-      }
-    }
-  }
-  // A repeated key off the device would get two slots; a repeated device hit
-  // is harmless, so the common all-hits case skips the extra pass.
-  if (moving > 0 && DedupKeys<int64_t>(moving, moving_keys, nullptr, nullptr, nullptr) != moving) {
-    return Status::InvalidArgument("PlanLookup on table '" + name() +
-                                   "': keys must be unique within a call (run DedupKeys first)");
-  }
-
-  // Count needs before mutating anything. Slots used in this step (earlier
-  // lookups, and this call's hits once touched) cannot be victims; hot slots
-  // can, once the others are used up (DeviceVictim).
-  const int64_t victims = std::max<int64_t>(0, moving - slots_.available());
-  int64_t demote = 0;
-  if (victims > 0) {
-    const int64_t pinned = cache_.PinnedIn(step) + hot_cache_.PinnedIn(step) + newly_pinned;
-    if (victims > cache_.size() + hot_cache_.size() - pinned) {
-      return Status::ResourceExhausted(
-          "table '" + name() + "': the device tier (device_vocabulary_size=" +
-          std::to_string(slots_.capacity()) + ") is smaller than the unique keys of one step (" +
-          std::to_string(pinned + moving) + " so far); enlarge device_vocabulary_size");
-    }
-    // Host rows are released (loads) before victims reserve theirs, so the
-    // tier never holds more than max(now, after) rows during the call.
-    const int64_t host_after = host_.size() - from_host + victims;
-    if (host_after > host_.capacity() && ssd_ != nullptr) {
-      // Demote the excess to SSD; rows this call loads are not candidates.
-      demote = host_after - host_.capacity();
-      const int64_t ssd_after = ssd_->size() - from_ssd + demote;
-      if (demote > host_.size() - from_host || ssd_after > options_.ssd_capacity) {
-        return Status::ResourceExhausted(
-            "table '" + name() + "': every tier is full (device_vocabulary_size=" +
-            std::to_string(slots_.capacity()) + ", host_vocabulary_size=" +
-            std::to_string(host_.capacity()) + ", ssd_vocabulary_size=" +
-            std::to_string(options_.ssd_capacity) + "; " + std::to_string(host_.size()) +
-            " host rows and " + std::to_string(ssd_->size()) + " SSD rows held); this lookup evicts " +
-            std::to_string(victims) + " rows and loads " + std::to_string(from_host) +
-            " from host and " + std::to_string(from_ssd) +
-            " from SSD; enlarge ssd_vocabulary_size or host_vocabulary_size");
-      }
-    } else if (host_after > host_.capacity()) {
-      return Status::ResourceExhausted(
-          "table '" + name() + "': the host tier is full (host_vocabulary_size=" +
-          std::to_string(host_.capacity()) + ", " + std::to_string(host_.size()) +
-          " rows held); this lookup evicts " + std::to_string(victims) + " rows and loads " +
-          std::to_string(from_host) + "; enlarge host_vocabulary_size");
-    }
-  }
-  demoted_rows_.clear();
-  if (from_ssd > 0 || demote > 0) {
-    // All SSD I/O happens here, before anything changes: a failure leaves the
-    // table exactly as it was.
-    const int64_t w = row_width_;
-    ssd_keys_.clear();
-    for (int64_t i = 0; i < n; ++i) {
-      if (IsOnSsd(slots[i])) ssd_keys_.push_back(wide[i]);
-    }
-    ssd_rows_.resize(static_cast<size_t>(from_ssd * w));
-    if (ssd_found_capacity_ < from_ssd) {
-      ssd_found_.reset(new bool[static_cast<size_t>(from_ssd)]);
-      ssd_found_capacity_ = from_ssd;
-    }
-    ASC_RETURN_IF_ERROR(ssd_->Get(from_ssd, ssd_keys_.data(), ssd_rows_.data(), ssd_found_.get()));
-    for (int64_t j = 0; j < from_ssd; ++j) {
-      if (!ssd_found_[j]) {
-        return Status::Internal("table '" + name() + "': key " + std::to_string(ssd_keys_[j]) +
-                                " is mapped to the SSD tier but the SSD tier does not hold it");
-      }
-    }
-    ++demote_epoch_;
-    for (int64_t i = 0; i < n; ++i) {
-      if (IsHostRow(slots[i])) host_meta_[static_cast<size_t>(HostRowOf(slots[i]))].mark = demote_epoch_;
-    }
-    demoted_keys_.clear();
-    demoted_data_.resize(static_cast<size_t>(demote * w));
-    for (int64_t d = 0; d < demote; ++d) {
-      const int64_t row = SampleDemotionVictim();
-      demoted_rows_.push_back(row);
-      demoted_keys_.push_back(host_meta_[static_cast<size_t>(row)].key);
-      std::copy_n(host_.Row(row), w, demoted_data_.data() + d * w);
-    }
-    const Status s = ssd_->Exchange(demote, demoted_keys_.data(), demoted_data_.data(), from_ssd,
-                                    ssd_keys_.data());
-    if (!s.ok()) {
-      demoted_rows_.clear();
-      return Status(s.code(), "PlanLookup on table '" + name() + "': " + s.message());
-    }
-  }
-  if (begin_step) RefreshHot(step);
-  step_ = step;
-  ApplyPlan(n, wide, step, slots, is_new, plan);
-  return Status::OK();
-}
-
-void Table::ApplyPlan(int64_t n, const int64_t* keys, uint64_t step, int64_t* slots, bool* is_new,
-                      SwapPlan* plan) {
-  plan->evict_slots.clear();
-  plan->load_slots.clear();
-  plan->load_rows.clear();
-  // Demoted rows are on SSD already (PlanLookup wrote them): free their host
-  // rows before loads and victims touch the host tier.
-  if (!demoted_rows_.empty()) {
-    const std::vector<int64_t> on_ssd(demoted_keys_.size(), kOnSsd);
-    map_.InsertOrAssignBatch(static_cast<int64_t>(demoted_keys_.size()), demoted_keys_.data(),
-                             on_ssd.data());
-    for (int64_t row : demoted_rows_) ReleaseHostRow(row);
-    stats_.demotions += static_cast<int64_t>(demoted_rows_.size());
-    demoted_rows_.clear();
-  }
-  // Pin this call's hits first, so no key of the call can pick one as victim.
-  int64_t hits = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (IsDeviceSlot(slots[i])) {
-      device_freq_[static_cast<size_t>(slots[i])] = Bump(device_freq_[static_cast<size_t>(slots[i])]);
-      UseDeviceSlot(slots[i], step);
-      is_new[i] = false;
-      ++hits;
-    }
-  }
-  // (key, location) updates: each moving key, plus each victim's key. All
-  // distinct: victims are unpinned device keys, moving keys were off-device.
-  int64_t* const update_keys = scratch_keys_.data() + n;
-  int64_t* const update_locations = update_keys + 2 * n;
-  int64_t updates = 0;
-  int64_t loads = 0;
-  int64_t ssd_loads = 0;
-  int64_t evictions = 0;
-  int64_t rejected = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t location = slots[i];
-    if (IsDeviceSlot(location)) continue;
-    if (location == kRejected) {
-      slots[i] = KeySlotMap::kNoSlot;
-      is_new[i] = false;
-      ++rejected;
-      continue;
-    }
-    uint32_t freq = 1;
-    if (IsOnSsd(location)) {
-      // Read (and erased from SSD) by PlanLookup, in call order.
-      const float* data = ssd_rows_.data() + ssd_loads * row_width_;
-      plan->load_rows.insert(plan->load_rows.end(), data, data + row_width_);
-      ++ssd_loads;
-      ++loads;
-    } else if (location != KeySlotMap::kNoSlot) {
-      // Copy out and free the host row first: a victim below may reuse it.
-      const int64_t row = HostRowOf(location);
-      const float* data = host_.Row(row);
-      plan->load_rows.insert(plan->load_rows.end(), data, data + row_width_);
-      freq = Bump(host_meta_[static_cast<size_t>(row)].freq);
-      ReleaseHostRow(row);
-      ++loads;
-    }
-    int64_t slot;
-    if (slots_.available() > 0) {
-      slot = slots_.Allocate();
-    } else {
-      // Exists: PlanLookup counted enough unpinned slots.
-      slot = DeviceVictim(step);
-      const int64_t row = AllocateHostRow(device_keys_[static_cast<size_t>(slot)],
-                                          device_freq_[static_cast<size_t>(slot)]);
-      pending_rows_.push_back(row);
-      plan->evict_slots.push_back(slot);
-      update_keys[updates] = device_keys_[static_cast<size_t>(slot)];
-      update_locations[updates++] = EncodeHostRow(row);
-      ++evictions;
-    }
-    if (location != KeySlotMap::kNoSlot) plan->load_slots.push_back(slot);
-    is_new[i] = location == KeySlotMap::kNoSlot;
-    device_keys_[static_cast<size_t>(slot)] = keys[i];
-    device_freq_[static_cast<size_t>(slot)] = freq;
-    UseDeviceSlot(slot, step);
-    update_keys[updates] = keys[i];
-    update_locations[updates++] = slot;
-    slots[i] = slot;
-  }
-  map_.InsertOrAssignBatch(updates, update_keys, update_locations);
-  const int64_t moved = n - hits - rejected;
-  stats_.rejected += rejected;
-  stats_.hits += hits;
-  stats_.misses += moved;
-  stats_.loads += loads;
-  stats_.ssd_loads += ssd_loads;
-  stats_.evictions += evictions;
-  stats_.new_keys += moved - loads;
-}
-
-Status Table::CommitEvicted(int64_t e, const float* rows) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (e != static_cast<int64_t>(pending_rows_.size())) {
-    return Status::InvalidArgument("CommitEvicted on table '" + name() + "': got " +
-                                   std::to_string(e) + " rows, the outstanding plan evicted " +
-                                   std::to_string(pending_rows_.size()));
-  }
-  // A key erased meanwhile has released its reserved row; writing into it is
-  // harmless because no host row is handed out before this commit (PlanLookup
-  // refuses to run while a plan is outstanding).
-  for (int64_t j = 0; j < e; ++j) {
-    std::copy_n(rows + j * row_width_, row_width_, host_.Row(pending_rows_[static_cast<size_t>(j)]));
-  }
-  pending_rows_.clear();
-  return Status::OK();
-}
-
-template <typename K>
-Status Table::FindRows(int64_t n, const K* keys, int64_t* slots, float* host_rows,
-                       bool* found) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  if (!pending_rows_.empty()) {
-    return Status::FailedPrecondition(
-        "FindRows on table '" + name() + "': a lookup plan is outstanding (" +
-        std::to_string(pending_rows_.size()) +
-        " evicted rows not committed); call CommitEvicted first");
-  }
-  ForEachInt64Chunk(n, keys, [&](int64_t base, int64_t len, const int64_t* wide) {
-    map_.FindBatch(len, wide, slots + base);
-  });
-  std::vector<int64_t> ssd_positions;
-  for (int64_t i = 0; i < n; ++i) {
-    found[i] = slots[i] != KeySlotMap::kNoSlot;
-    if (IsHostRow(slots[i])) {
-      std::copy_n(host_.Row(HostRowOf(slots[i])), row_width_, host_rows + i * row_width_);
-      slots[i] = KeySlotMap::kNoSlot;
-    } else if (IsOnSsd(slots[i])) {
-      ssd_positions.push_back(i);
-      slots[i] = KeySlotMap::kNoSlot;
-    }
-  }
-  if (!ssd_positions.empty()) {
-    // One batched read; the keys stay where they are.
-    const int64_t m = static_cast<int64_t>(ssd_positions.size());
-    std::vector<int64_t> ssd_keys(ssd_positions.size());
-    for (int64_t j = 0; j < m; ++j) ssd_keys[j] = static_cast<int64_t>(keys[ssd_positions[j]]);
-    std::vector<float> rows(static_cast<size_t>(m * row_width_));
-    std::unique_ptr<bool[]> held(new bool[static_cast<size_t>(m)]);
-    const Status s = ssd_->Get(m, ssd_keys.data(), rows.data(), held.get());
-    if (!s.ok()) return Status(s.code(), "FindRows on table '" + name() + "': " + s.message());
-    for (int64_t j = 0; j < m; ++j) {
-      if (!held[j]) {
-        return Status::Internal("FindRows on table '" + name() + "': key " +
-                                std::to_string(ssd_keys[j]) +
-                                " is mapped to the SSD tier but the SSD tier does not hold it");
-      }
-      std::copy_n(rows.data() + j * row_width_, row_width_, host_rows + ssd_positions[j] * row_width_);
-    }
-  }
-  return Status::OK();
-}
-
-template <typename K>
-void Table::Find(int64_t n, const K* keys, int64_t* slots) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  // An int64 key outside an int32 table's range was never inserted, so the
-  // map itself answers kNoSlot for it.
-  ForEachInt64Chunk(n, keys, [&](int64_t base, int64_t len, const int64_t* wide) {
-    map_.FindBatch(len, wide, slots + base);
-  });
-  if (options_.ddr_mode()) {
-    for (int64_t i = 0; i < n; ++i) {
-      if (IsOffDevice(slots[i])) slots[i] = KeySlotMap::kNoSlot;
-    }
-  }
-}
-
-void Table::Locate(int64_t n, const int64_t* keys, int8_t* tier) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  int64_t locations[kWidenChunk];
-  for (int64_t base = 0; base < n; base += kWidenChunk) {
-    const int64_t len = std::min(kWidenChunk, n - base);
-    map_.FindBatch(len, keys + base, locations);
-    for (int64_t i = 0; i < len; ++i) {
-      tier[base + i] = locations[i] == KeySlotMap::kNoSlot ? kTierAbsent
-                       : IsHostRow(locations[i])          ? kTierHost
-                       : IsOnSsd(locations[i])            ? kTierSsd
-                                                          : kTierDevice;
-    }
-  }
-}
-
-template <typename K>
-int64_t Table::Erase(int64_t n, const K* keys) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (n <= 0) return 0;
-  std::vector<int64_t> wide(keys, keys + n);
-  if (admission_ != nullptr) admission_->Forget(n, wide.data());
-  return EraseLocked(n, wide.data(), nullptr);
-}
-
-int64_t Table::EraseLocked(int64_t n, const int64_t* keys, std::vector<int64_t>* freed) {
-  scratch_keys_.resize(static_cast<size_t>(n));
-  int64_t* const removed_slots = scratch_keys_.data();
-  const int64_t removed = map_.EraseBatch(n, keys, removed_slots);
-  std::vector<int64_t> ssd_keys;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t location = removed_slots[i];
-    if (location == KeySlotMap::kNoSlot) continue;
-    if (IsHostRow(location)) {
-      ReleaseHostRow(HostRowOf(location));
-    } else if (IsOnSsd(location)) {
-      ssd_keys.push_back(keys[i]);
-    } else {
-      slots_.Release(location);
-      if (IsHot(location)) {
-        Unhot(location);
-      } else if (options_.ddr_mode()) {
-        cache_.Remove(location);
-      }
-      if (freed != nullptr) freed->push_back(location);
-    }
-  }
-  if (!ssd_keys.empty()) {
-    // The keys are gone either way; a failed delete only leaves garbage
-    // bytes (counted in the SSD tier's erase_errors).
-    static_cast<void>(ssd_->Erase(static_cast<int64_t>(ssd_keys.size()), ssd_keys.data()));
-  }
-  return removed;
-}
-
-int64_t Table::MarkRejected(int64_t n, const int64_t* keys, int64_t* slots, int64_t* scratch) {
-  if (admission_ == nullptr) return 0;
-  int64_t absent = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (slots[i] == KeySlotMap::kNoSlot) scratch[absent++] = keys[i];
-  }
-  if (admitted_capacity_ < absent) {
-    admitted_.reset(new bool[static_cast<size_t>(absent)]);
-    admitted_capacity_ = absent;
-  }
-  admission_->Admitted(absent, scratch, admitted_.get());
-  int64_t rejected = 0;
-  int64_t j = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (slots[i] == KeySlotMap::kNoSlot && !admitted_[j++]) {
-      slots[i] = kRejected;
-      ++rejected;
-    }
-  }
-  return rejected;
-}
-
-Status Table::ConfigureAdmission(const AdmissionOptions& options) {
-  ASC_RETURN_IF_ERROR(options.Validate());
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (admission_ == nullptr) {
-    admission_.reset(new KeyAdmission(options));
-    return Status::OK();
-  }
-  const AdmissionOptions& have = admission_->options();
-  if (have == options) return Status::OK();
-  return Status::FailedPrecondition(
-      "table '" + name() + "' already has access_threshold=" +
-      std::to_string(have.access_threshold) + ", eviction_threshold=" +
-      std::to_string(have.eviction_threshold) + "; cannot change them to access_threshold=" +
-      std::to_string(options.access_threshold) + ", eviction_threshold=" +
-      std::to_string(options.eviction_threshold));
-}
-
-bool Table::has_admission() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  return admission_ != nullptr;
-}
-
-template <typename K>
-Status Table::RecordAccess(int64_t n, const K* keys, const int32_t* counts, int64_t coefficient,
-                           int64_t time, bool begin_step) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (admission_ == nullptr) {
-    return Status::FailedPrecondition("RecordAccess on table '" + name() +
-                                      "': admission is not configured (access_threshold)");
-  }
-  if (n < 0 || coefficient < 1) {
-    return Status::InvalidArgument("RecordAccess on table '" + name() +
-                                   "': need n >= 0 and faae_coefficient >= 1, got n=" +
-                                   std::to_string(n) + ", faae_coefficient=" +
-                                   std::to_string(coefficient));
-  }
-  ASC_RETURN_IF_ERROR(CheckKeyRange(n, keys));
-  scratch_keys_.resize(2 * static_cast<size_t>(n));
-  int64_t* const wide = scratch_keys_.data();
-  int64_t* const weights = wide + n;
-  for (int64_t i = 0; i < n; ++i) {
-    if (counts[i] < 0) {
-      return Status::InvalidArgument("RecordAccess on table '" + name() +
-                                     "': occurrence counts must be >= 0, got " +
-                                     std::to_string(counts[i]));
-    }
-    wide[i] = static_cast<int64_t>(keys[i]);
-    // counts < 2^31 and coefficient < 2^31 cannot overflow int64.
-    weights[i] = static_cast<int64_t>(counts[i]) * coefficient;
-  }
-  if (time < 0) {
-    if (begin_step) ++own_clock_;
-    time = own_clock_;
-  }
-  admission_->Record(n, wide, weights, time);
-  return Status::OK();
-}
-
-Status Table::EvictStale(std::vector<int64_t>* freed_slots, int64_t* evicted) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (admission_ == nullptr || admission_->options().eviction_threshold == 0) {
-    return Status::FailedPrecondition("EvictStale on table '" + name() +
-                                      "': no eviction_threshold is configured");
-  }
-  if (!pending_rows_.empty()) {
-    return Status::FailedPrecondition("EvictStale on table '" + name() +
-                                      "': a plan's evicted rows are not committed yet");
-  }
-  std::vector<int64_t> stale;
-  admission_->TakeStale(&stale);
-  freed_slots->clear();
-  *evicted = stale.empty() ? 0 : EraseLocked(static_cast<int64_t>(stale.size()), stale.data(),
-                                              freed_slots);
-  stats_.stale_evicted += *evicted;
-  return Status::OK();
-}
-
-Status Table::ExportAdmission(std::vector<int64_t>* keys, std::vector<int64_t>* counts,
-                              std::vector<int64_t>* last_seen) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  if (admission_ == nullptr) {
-    return Status::FailedPrecondition("table '" + name() + "' has no admission configured");
-  }
-  admission_->Export(keys, counts, last_seen);
-  return Status::OK();
-}
-
-Status Table::ImportAdmission(int64_t n, const int64_t* keys, const int64_t* counts,
-                              const int64_t* last_seen) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (admission_ == nullptr) {
-    return Status::FailedPrecondition("table '" + name() + "' has no admission configured");
-  }
-  return admission_->Import(n, keys, counts, last_seen);
-}
-
-void Table::Snapshot(std::vector<int64_t>* keys, std::vector<int64_t>* slots) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  keys->clear();
-  slots->clear();
-  keys->reserve(static_cast<size_t>(map_.size()));
-  slots->reserve(static_cast<size_t>(map_.size()));
-  map_.ForEach([&](int64_t key, int64_t location) {
-    keys->push_back(key);
-    slots->push_back(IsOffDevice(location) ? KeySlotMap::kNoSlot : location);
-  });
-}
-
-int64_t Table::size() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  return map_.size();
-}
-
-int64_t Table::capacity() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  return slots_.capacity();
-}
-
-int64_t Table::memory_bytes() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  return map_.memory_bytes() + cache_.memory_bytes() + hot_cache_.memory_bytes() +
-         host_.memory_bytes() +
-         (admission_ != nullptr ? admission_->memory_bytes() + admitted_capacity_ : 0) +
-         static_cast<int64_t>(hot_flag_.capacity() + hot_counts_.capacity() * sizeof(uint32_t) +
-                              hot_leaving_.capacity() * sizeof(int64_t)) +
-         static_cast<int64_t>((scratch_keys_.capacity() + device_keys_.capacity() +
-                               pending_rows_.capacity()) *
-                              sizeof(int64_t)) +
-         static_cast<int64_t>(device_freq_.capacity() * sizeof(uint32_t) +
-                              host_meta_.capacity() * sizeof(HostRowMeta)) +
-         (ssd_ != nullptr ? ssd_->memory_bytes() +
-                                static_cast<int64_t>((demoted_rows_.capacity() +
-                                                      demoted_keys_.capacity() +
-                                                      ssd_keys_.capacity()) *
-                                                     sizeof(int64_t)) +
-                                static_cast<int64_t>((demoted_data_.capacity() +
-                                                      ssd_rows_.capacity()) *
-                                                     sizeof(float)) +
-                                ssd_found_capacity_
-                          : 0);
-}
-
-TableStats Table::stats() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  TableStats s = stats_;
-  s.device_keys = slots_.used();
-  s.host_keys = host_.size();
-  if (admission_ != nullptr) s.admission_keys = admission_->size();
-  s.hot_keys = hot_cache_.size();
-  if (ssd_ != nullptr) {
-    const SsdTierStats ssd = ssd_->stats();
-    s.ssd_keys = ssd.rows;
-    s.ssd_reads = ssd.reads;
-    s.ssd_writes = ssd.writes;
-    s.ssd_bytes_read = ssd.bytes_read;
-    s.ssd_bytes_written = ssd.bytes_written;
-  }
-  return s;
-}
-
-std::vector<std::string> Table::ssd_directories() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  return ssd_ != nullptr ? ssd_->directories() : std::vector<std::string>();
-}
-
-void Table::SetSsdWriteFaultForTesting(bool on) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (ssd_ != nullptr) ssd_->SetWriteFaultForTesting(on);
-}
-
-void Table::SetSsdMinFreeBytesForTesting(size_t path_index, int64_t bytes) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (ssd_ != nullptr) ssd_->SetMinFreeBytesForTesting(path_index, bytes);
-}
-
-template Status Table::FindOrInsert<int32_t>(int64_t, const int32_t*, int64_t*, bool*, int64_t*);
-template Status Table::FindOrInsert<int64_t>(int64_t, const int64_t*, int64_t*, bool*, int64_t*);
-template Status Table::PlanLookup<int32_t>(int64_t, const int32_t*, bool, int64_t*, bool*,
-                                           SwapPlan*);
-template Status Table::PlanLookup<int64_t>(int64_t, const int64_t*, bool, int64_t*, bool*,
-                                           SwapPlan*);
-template Status Table::FindRows<int32_t>(int64_t, const int32_t*, int64_t*, float*, bool*) const;
-template Status Table::FindRows<int64_t>(int64_t, const int64_t*, int64_t*, float*, bool*) const;
-template void Table::Find<int32_t>(int64_t, const int32_t*, int64_t*) const;
-template void Table::Find<int64_t>(int64_t, const int64_t*, int64_t*) const;
+template Status Table::Lookup<int32_t>(StepId, int64_t, const int32_t*, const KeyAccess*,
+                                       DeviceRows*, int64_t*, bool*);
+template Status Table::Lookup<int64_t>(StepId, int64_t, const int64_t*, const KeyAccess*,
+                                       DeviceRows*, int64_t*, bool*);
+template Status Table::Read<int32_t>(int64_t, const int32_t*, const DeviceRows&, float*,
+                                     bool*) const;
+template Status Table::Read<int64_t>(int64_t, const int64_t*, const DeviceRows&, float*,
+                                     bool*) const;
 template int64_t Table::Erase<int32_t>(int64_t, const int32_t*);
 template int64_t Table::Erase<int64_t>(int64_t, const int64_t*);
-template Status Table::RecordAccess<int32_t>(int64_t, const int32_t*, const int32_t*, int64_t,
-                                             int64_t, bool);
-template Status Table::RecordAccess<int64_t>(int64_t, const int64_t*, const int32_t*, int64_t,
-                                             int64_t, bool);
 
 }  // namespace asc

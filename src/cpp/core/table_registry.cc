@@ -11,50 +11,29 @@ TableRegistry& TableRegistry::Global() {
   return *registry;
 }
 
-Status TableRegistry::Create(const TableOptions& options, std::shared_ptr<Table>* out) {
-  std::unique_ptr<Table> table;
-  ASC_RETURN_IF_ERROR(Table::Create(options, &table));
+void TableRegistry::Add(const std::shared_ptr<Table>& table) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto [it, inserted] = tables_.try_emplace(options.name);
-  if (!inserted) {
-    return Status::AlreadyExists("table '" + options.name + "' already exists");
+  tables_.erase(std::remove_if(tables_.begin(), tables_.end(),
+                               [](const std::weak_ptr<Table>& t) { return t.expired(); }),
+                tables_.end());
+  tables_.push_back(table);
+}
+
+std::vector<std::shared_ptr<Table>> TableRegistry::Live() const {
+  std::vector<std::shared_ptr<Table>> live;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::weak_ptr<Table>& t : tables_) {
+    if (std::shared_ptr<Table> table = t.lock()) live.push_back(std::move(table));
   }
-  it->second = std::move(table);
-  *out = it->second;
-  return Status::OK();
+  return live;
 }
 
-std::shared_ptr<Table> TableRegistry::Get(const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = tables_.find(name);
-  return it == tables_.end() ? nullptr : it->second;
-}
-
-Status TableRegistry::Drop(const std::string& name) {
-  std::shared_ptr<Table> dropped;  // destroyed after the lock is released
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = tables_.find(name);
-  if (it == tables_.end()) return Status::NotFound("table '" + name + "' does not exist");
-  dropped = std::move(it->second);
-  tables_.erase(it);
-  return Status::OK();
-}
-
-void TableRegistry::Clear() {
-  std::unordered_map<std::string, std::shared_ptr<Table>> dropped;
-  std::lock_guard<std::mutex> lock(mu_);
-  dropped.swap(tables_);
-}
-
-std::vector<std::string> TableRegistry::Names() const {
-  std::vector<std::string> names;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    names.reserve(tables_.size());
-    for (const auto& entry : tables_) names.push_back(entry.first);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
+std::vector<std::shared_ptr<Table>> TableRegistry::Live(const std::string& name) const {
+  std::vector<std::shared_ptr<Table>> live = Live();
+  live.erase(std::remove_if(live.begin(), live.end(),
+                            [&](const std::shared_ptr<Table>& t) { return t->name() != name; }),
+             live.end());
+  return live;
 }
 
 }  // namespace asc

@@ -12,34 +12,61 @@
 namespace asc {
 namespace {
 
-TEST(DeviceCacheTest, VictimIsLeastRecentlyUsedOfEarlierSteps) {
+std::vector<int64_t> Order(const DeviceCache& cache) {
+  std::vector<int64_t> order;
+  cache.ForEach([&](int64_t s) { order.push_back(s); });
+  return order;
+}
+
+// Victim is the least recently used slot, whatever the times passed: pins
+// are the owner's business now.
+TEST(DeviceCacheTest, VictimIsTheLeastRecentlyUsedSlot) {
   DeviceCache cache(4);
-  EXPECT_EQ(cache.Victim(1), -1);  // empty
+  EXPECT_EQ(cache.capacity(), 4);
+  EXPECT_EQ(cache.Victim(), -1);  // empty
   cache.Touch(0, 1);
   cache.Touch(1, 1);
   cache.Touch(2, 1);
   EXPECT_EQ(cache.size(), 3);
-  EXPECT_EQ(cache.Victim(1), -1);  // all pinned by step 1
-  EXPECT_EQ(cache.PinnedIn(1), 3);
-  EXPECT_EQ(cache.Victim(2), 0);
+  EXPECT_EQ(cache.Victim(), 0);  // used in the latest step, still a candidate
+  EXPECT_EQ(cache.Victim(), 0);  // Victim does not remove it
+  EXPECT_EQ(cache.size(), 3);
   cache.Touch(0, 2);
-  EXPECT_EQ(cache.Victim(2), 1);
-  EXPECT_EQ(cache.PinnedIn(2), 1);
-  EXPECT_EQ(cache.PinnedIn(1), 0);  // an older step pins nothing any more
+  EXPECT_EQ(cache.Victim(), 1);
+  EXPECT_EQ(cache.LastUsed(0), 2u);
+  EXPECT_EQ(cache.LastUsed(1), 1u);
+  EXPECT_EQ(Order(cache), (std::vector<int64_t>{1, 2, 0}));
   cache.Remove(1);
   EXPECT_FALSE(cache.Contains(1));
-  EXPECT_EQ(cache.Victim(2), 2);
-  cache.Touch(2, 2);
-  EXPECT_EQ(cache.Victim(2), -1);
-  EXPECT_EQ(cache.Victim(3), 0);  // slot 0 was touched first in step 2
-  cache.Touch(0, 2);              // touching again in the same step counts once
-  EXPECT_EQ(cache.PinnedIn(2), 2);
+  EXPECT_TRUE(cache.Contains(2));
+  EXPECT_FALSE(cache.Contains(3));
+  EXPECT_EQ(cache.Victim(), 2);
+  // Touch moves a slot to the most recent end even with an older time (an
+  // older step may still be using it).
+  cache.Touch(2, 1);
+  EXPECT_EQ(cache.Victim(), 0);
+  EXPECT_EQ(cache.LastUsed(2), 1u);
+  EXPECT_EQ(Order(cache), (std::vector<int64_t>{0, 2}));
+  cache.Touch(1, 7);  // back in after removal
+  EXPECT_EQ(Order(cache), (std::vector<int64_t>{0, 2, 1}));
   cache.Remove(0);
-  EXPECT_EQ(cache.PinnedIn(2), 1);
-  EXPECT_EQ(cache.size(), 1);
+  cache.Remove(2);
+  cache.Remove(1);
+  EXPECT_EQ(cache.size(), 0);
+  EXPECT_EQ(cache.Victim(), -1);
+  EXPECT_TRUE(Order(cache).empty());
+  EXPECT_GT(cache.memory_bytes(), 0);
+  EXPECT_GT(DeviceCache(4, /*indexed=*/true).memory_bytes(), cache.memory_bytes());
 }
 
-// Against a std::list model, with steps advancing at random; with and
+TEST(DeviceCacheTest, EmptyCache) {
+  DeviceCache cache(0);
+  EXPECT_EQ(cache.size(), 0);
+  EXPECT_EQ(cache.Victim(), -1);
+  EXPECT_TRUE(Order(cache).empty());
+}
+
+// Against a std::list model, with times advancing at random; with and
 // without the member index.
 class DeviceCacheModelTest : public ::testing::TestWithParam<bool> {};
 
@@ -49,9 +76,9 @@ TEST_P(DeviceCacheModelTest, MatchesReferenceModel) {
   std::list<int64_t> order;  // front = LRU
   std::map<int64_t, uint64_t> last_used;
   std::mt19937_64 rng(7);
-  uint64_t step = 1;
+  uint64_t time = 1;
   for (int iter = 0; iter < 20000; ++iter) {
-    if (rng() % 20 == 0) ++step;
+    if (rng() % 20 == 0) ++time;
     const int64_t slot = static_cast<int64_t>(rng() % kSlots);
     if (rng() % 4 == 0) {
       if (last_used.count(slot) != 0) {
@@ -60,18 +87,21 @@ TEST_P(DeviceCacheModelTest, MatchesReferenceModel) {
         last_used.erase(slot);
       }
     } else {
-      cache.Touch(slot, step);
+      // Sometimes an older time, as a step that began earlier touches.
+      const uint64_t t = rng() % 8 == 0 && time > 3 ? time - 3 : time;
+      cache.Touch(slot, t);
       order.remove(slot);
       order.push_back(slot);
-      last_used[slot] = step;
+      last_used[slot] = t;
     }
     ASSERT_EQ(cache.size(), static_cast<int64_t>(order.size()));
-    const int64_t expected =
-        order.empty() || last_used[order.front()] == step ? -1 : order.front();
-    ASSERT_EQ(cache.Victim(step), expected);
-    int64_t pinned = 0;
-    for (const auto& kv : last_used) pinned += kv.second == step;
-    ASSERT_EQ(cache.PinnedIn(step), pinned);
+    ASSERT_EQ(cache.Victim(), order.empty() ? -1 : order.front());
+    for (int64_t s = 0; s < kSlots; ++s) {
+      ASSERT_EQ(cache.Contains(s), last_used.count(s) == 1) << s;
+      if (last_used.count(s) == 1) {
+        ASSERT_EQ(cache.LastUsed(s), last_used[s]) << s;
+      }
+    }
     if (iter % 500 == 0) {
       std::list<int64_t> visited;
       cache.ForEach([&](int64_t s) { visited.push_back(s); });

@@ -1,3 +1,5 @@
+// TableRegistry: an index of live tables (weak references) for introspection;
+// it neither owns nor creates tables.
 #include "asc/table_registry.h"
 
 #include <gtest/gtest.h>
@@ -9,105 +11,110 @@
 namespace asc {
 namespace {
 
-TableOptions Options(const std::string& name, int64_t dim = 4) {
+std::shared_ptr<Table> Make(const std::string& name, int64_t dim = 4) {
   TableOptions o;
   o.name = name;
   o.dim = dim;
-  o.device_capacity = 16;
-  return o;
+  o.device_vocabulary_size = 16;
+  std::unique_ptr<Table> t;
+  const Status s = Table::Create(o, &t);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return std::shared_ptr<Table>(std::move(t));
 }
 
-TEST(TableRegistryTest, CreateGetDrop) {
-  TableRegistry reg;
-  std::shared_ptr<Table> t;
-  ASSERT_TRUE(reg.Create(Options("user"), &t).ok());
-  ASSERT_NE(t, nullptr);
-  EXPECT_EQ(t->name(), "user");
-  EXPECT_EQ(reg.Get("user"), t);
-  EXPECT_EQ(reg.Get("item"), nullptr);
-
-  EXPECT_TRUE(reg.Drop("user").ok());
-  EXPECT_EQ(reg.Get("user"), nullptr);
-  const Status again = reg.Drop("user");
-  EXPECT_EQ(again.code(), StatusCode::kNotFound);
-  EXPECT_EQ(again.message(), "table 'user' does not exist");
-
-  // A holder keeps a dropped table usable.
-  const int64_t key = 3;
-  int64_t slot = -1, capacity = 0;
-  bool is_new = false;
-  EXPECT_TRUE(t->FindOrInsert<int64_t>(1, &key, &slot, &is_new, &capacity).ok());
-  EXPECT_EQ(slot, 0);
+std::vector<const Table*> Pointers(const std::vector<std::shared_ptr<Table>>& tables) {
+  std::vector<const Table*> out;
+  for (const auto& t : tables) out.push_back(t.get());
+  return out;
 }
 
-TEST(TableRegistryTest, DuplicateNameLeavesFirstIntact) {
+TEST(TableRegistryTest, ListsLiveTablesInTheOrderAdded) {
   TableRegistry reg;
-  std::shared_ptr<Table> first;
-  ASSERT_TRUE(reg.Create(Options("user", 4), &first).ok());
-  const int64_t key = 77;
-  int64_t slot = -1, capacity = 0;
-  bool is_new = false;
-  ASSERT_TRUE(first->FindOrInsert<int64_t>(1, &key, &slot, &is_new, &capacity).ok());
-
-  std::shared_ptr<Table> second;
-  const Status s = reg.Create(Options("user", 32), &second);
-  EXPECT_EQ(s.code(), StatusCode::kAlreadyExists);
-  EXPECT_EQ(s.message(), "table 'user' already exists");
-  EXPECT_EQ(second, nullptr);
-  EXPECT_EQ(reg.Get("user"), first);
-  EXPECT_EQ(reg.Get("user")->options().dim, 4);
-  EXPECT_EQ(reg.Get("user")->size(), 1);
+  EXPECT_TRUE(reg.Live().empty());
+  auto user = Make("user");
+  auto item = Make("item");
+  reg.Add(user);
+  reg.Add(item);
+  EXPECT_EQ(Pointers(reg.Live()), (std::vector<const Table*>{user.get(), item.get()}));
+  EXPECT_EQ(Pointers(reg.Live("item")), std::vector<const Table*>{item.get()});
+  EXPECT_TRUE(reg.Live("nope").empty());
 }
 
-TEST(TableRegistryTest, InvalidOptionsRegisterNothing) {
+// Tables are owned by their creators: the registry keeps none alive.
+TEST(TableRegistryTest, DoesNotKeepTablesAlive) {
   TableRegistry reg;
-  std::shared_ptr<Table> t;
-  const Status s = reg.Create(Options("bad", 0), &t);
-  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(t, nullptr);
-  EXPECT_EQ(reg.Get("bad"), nullptr);
-  EXPECT_TRUE(reg.Names().empty());
+  auto kept = Make("kept");
+  std::weak_ptr<Table> watch;
+  {
+    auto gone = Make("gone");
+    watch = gone;
+    reg.Add(gone);
+    reg.Add(kept);
+    EXPECT_EQ(reg.Live().size(), 2u);
+  }
+  EXPECT_TRUE(watch.expired());
+  EXPECT_EQ(Pointers(reg.Live()), std::vector<const Table*>{kept.get()});
+  EXPECT_TRUE(reg.Live("gone").empty());
+  // Adding after an expiry prunes it and keeps working.
+  auto later = Make("later");
+  reg.Add(later);
+  EXPECT_EQ(Pointers(reg.Live()), (std::vector<const Table*>{kept.get(), later.get()}));
+  kept.reset();
+  later.reset();
+  EXPECT_TRUE(reg.Live().empty());
 }
 
-TEST(TableRegistryTest, NamesSortedAndClear) {
+// Every session has its own tables, so names repeat: Live(name) lists all.
+TEST(TableRegistryTest, TablesOfOneNameAreAllListed) {
   TableRegistry reg;
-  std::shared_ptr<Table> t;
-  for (const char* name : {"zeta", "alpha", "mid"}) ASSERT_TRUE(reg.Create(Options(name), &t).ok());
-  EXPECT_EQ(reg.Names(), (std::vector<std::string>{"alpha", "mid", "zeta"}));
-  reg.Clear();
-  EXPECT_TRUE(reg.Names().empty());
-  EXPECT_EQ(reg.Get("alpha"), nullptr);
-  EXPECT_EQ(t->name(), "mid");  // still alive through our pointer
-  EXPECT_TRUE(reg.Create(Options("alpha"), &t).ok());
+  auto first = Make("user", 4);
+  auto second = Make("user", 32);
+  reg.Add(first);
+  reg.Add(second);
+  {
+    const auto both = reg.Live("user");
+    ASSERT_EQ(both.size(), 2u);
+    EXPECT_EQ(both[0]->options().dim, 4);
+    EXPECT_EQ(both[1]->options().dim, 32);
+  }
+  second.reset();
+  EXPECT_EQ(Pointers(reg.Live("user")), std::vector<const Table*>{first.get()});
 }
 
 TEST(TableRegistryTest, GlobalIsOneInstance) {
   TableRegistry& g = TableRegistry::Global();
   EXPECT_EQ(&g, &TableRegistry::Global());
-  std::shared_ptr<Table> t;
-  ASSERT_TRUE(g.Create(Options("registry_test_global"), &t).ok());
-  EXPECT_EQ(TableRegistry::Global().Get("registry_test_global"), t);
-  EXPECT_TRUE(g.Drop("registry_test_global").ok());
+  auto t = Make("registry_test_global");
+  g.Add(t);
+  EXPECT_EQ(Pointers(TableRegistry::Global().Live("registry_test_global")),
+            std::vector<const Table*>{t.get()});
+  t.reset();
+  EXPECT_TRUE(TableRegistry::Global().Live("registry_test_global").empty());
 }
 
-TEST(TableRegistryTest, ConcurrentCreateOfOneNameHasOneWinner) {
+TEST(TableRegistryTest, ConcurrentAddAndList) {
   TableRegistry reg;
-  std::atomic<int> winners{0}, already{0};
+  std::atomic<int> errors{0};
+  std::vector<std::shared_ptr<Table>> kept(8);
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) {
-    threads.emplace_back([&] {
+    threads.emplace_back([&, i] {
       for (int round = 0; round < 50; ++round) {
-        std::shared_ptr<Table> t;
-        const Status s = reg.Create(Options("shared_" + std::to_string(round)), &t);
-        if (s.ok()) ++winners;
-        if (s.code() == StatusCode::kAlreadyExists) ++already;
+        auto t = Make("t" + std::to_string(i));
+        reg.Add(t);
+        if (round == 49) kept[i] = t;  // the others die at once
+        for (const auto& live : reg.Live()) {
+          if (live == nullptr) ++errors;
+        }
       }
     });
   }
   for (auto& th : threads) th.join();
-  EXPECT_EQ(winners.load(), 50);
-  EXPECT_EQ(already.load(), 7 * 50);
-  EXPECT_EQ(reg.Names().size(), 50u);
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(reg.Live().size(), 8u);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(Pointers(reg.Live("t" + std::to_string(i))), std::vector<const Table*>{kept[i].get()});
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// DDR mode of Table: PlanLookup / CommitEvicted / FindRows, driven like the
-// graph will drive them, against a fake device matrix and a reference map.
+// DDR mode of Table: Lookup moves rows between the device rows (a fake
+// DeviceRows) and the host tier itself; Read serves both tiers. Driven like
+// the graph drives it, against a reference map.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -17,61 +18,51 @@ namespace {
 using testing_util::FakeDevice;
 using testing_util::InitialRow;
 using testing_util::Locate;
-using testing_util::Lookup;
+using testing_util::LookupKeys;
+using testing_util::LookupResult;
 using testing_util::MakeTable;
-using testing_util::Plan;
+using testing_util::ReadKeys;
+using testing_util::RunStep;
 using testing_util::SameStats;
 using testing_util::SkewedKeys;
 
-// DDR mode (HBM mode when host = 0); row r of a fake device is [r*w, (r+1)*w).
-TableOptions DdrOptions(int64_t device, int64_t host, int64_t dim = 2, int64_t row_width = 5) {
-  return testing_util::TieredOptions(device, host, dim, row_width);
+constexpr int64_t kDim = 2;
+
+// DDR mode (HBM mode when host = 0).
+TableOptions DdrOptions(int64_t device, int64_t host, int64_t dim = kDim) {
+  return testing_util::TieredOptions(device, host, dim);
 }
 
-TEST(TableTieringTest, ModesRejectTheOtherModesLookup) {
-  TableOptions hbm = DdrOptions(4, 0);
-  auto t = MakeTable(hbm);
-  Lookup r = Plan<int64_t>(t.get(), {1}, true);
-  EXPECT_EQ(r.status.code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(r.status.message().find("'emb'"), std::string::npos) << r.status.message();
-
-  auto d = MakeTable(DdrOptions(4, 8));
-  int64_t slot = 0, capacity = 0;
-  bool is_new = false;
-  const int64_t key = 1;
-  const Status s = d->FindOrInsert<int64_t>(1, &key, &slot, &is_new, &capacity);
-  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.message().find("PlanLookup"), std::string::npos) << s.message();
-}
+// Device rows of dim 2 with two optimizer-state blocks: width 6.
+FakeDevice DdrDevice(int64_t slots) { return FakeDevice(slots, kDim, {0.5f, 0.75f}); }
 
 TEST(TableTieringTest, EvictsLeastRecentlyUsedAndLoadsItBack) {
   auto t = MakeTable(DdrOptions(2, 10));
-  const int64_t w = t->row_width();
-  ASSERT_EQ(w, 5);
-  Lookup a = Plan<int64_t>(t.get(), {1, 2}, true);
+  FakeDevice dev = DdrDevice(2);
+  LookupResult a = RunStep(t.get(), &dev, {1, 2});
   ASSERT_TRUE(a.status.ok()) << a.status.message();
-  EXPECT_EQ(a.is_new, (std::vector<bool>{true, true}));
-  EXPECT_TRUE(a.plan.evict_slots.empty());
-  EXPECT_TRUE(t->CommitEvicted(0, nullptr).ok());
+  EXPECT_EQ(t->row_width(), 6);  // from the device rows
+  EXPECT_EQ(a.needs_init, (std::vector<bool>{true, true}));
+  EXPECT_TRUE(a.gathered.empty());
+  EXPECT_TRUE(a.scattered.empty());
 
-  Lookup b = Plan<int64_t>(t.get(), {3}, true);  // key 1 is least recently used
+  LookupResult b = RunStep(t.get(), &dev, {3});  // key 1 is least recently used
   ASSERT_TRUE(b.status.ok()) << b.status.message();
-  EXPECT_EQ(b.plan.evict_slots, std::vector<int64_t>{a.slots[0]});
+  EXPECT_EQ(b.gathered, std::vector<int64_t>{a.slots[0]});
+  EXPECT_TRUE(b.scattered.empty());
   EXPECT_EQ(b.slots[0], a.slots[0]);
-  EXPECT_TRUE(b.is_new[0]);
-  const std::vector<float> row1 = InitialRow(1, w);
-  ASSERT_TRUE(t->CommitEvicted(1, row1.data()).ok());
+  EXPECT_TRUE(b.needs_init[0]);
   EXPECT_EQ(Locate(*t, {1, 2, 3, 4}), (std::vector<int8_t>{kTierHost, kTierDevice, kTierDevice, kTierAbsent}));
+  EXPECT_EQ(dev.Row(a.slots[0]), dev.NewRow(3));  // Fill wrote 3 over the evicted row
 
-  Lookup c = Plan<int64_t>(t.get(), {1}, true);  // evicts 2, brings 1 back
+  LookupResult c = RunStep(t.get(), &dev, {1});  // evicts 2, brings 1 back
   ASSERT_TRUE(c.status.ok()) << c.status.message();
-  EXPECT_FALSE(c.is_new[0]);
-  EXPECT_EQ(c.plan.evict_slots, std::vector<int64_t>{a.slots[1]});
-  EXPECT_EQ(c.plan.load_slots, std::vector<int64_t>{a.slots[1]});
-  EXPECT_EQ(c.plan.load_rows, row1);
+  EXPECT_FALSE(c.needs_init[0]);
+  EXPECT_EQ(c.gathered, std::vector<int64_t>{a.slots[1]});
+  EXPECT_EQ(c.scattered, std::vector<int64_t>{a.slots[1]});
+  EXPECT_EQ(c.loaded_rows, dev.NewRow(1));  // embedding and optimizer state
   EXPECT_EQ(c.slots[0], a.slots[1]);
-  const std::vector<float> row2 = InitialRow(2, w);
-  ASSERT_TRUE(t->CommitEvicted(1, row2.data()).ok());
+  EXPECT_EQ(dev.Row(c.slots[0]), dev.NewRow(1));
 
   const TableStats s = t->stats();
   EXPECT_EQ(s.device_keys, 2);
@@ -82,120 +73,118 @@ TEST(TableTieringTest, EvictsLeastRecentlyUsedAndLoadsItBack) {
   EXPECT_EQ(s.hits, 0);
   EXPECT_EQ(s.misses, 4);
   EXPECT_EQ(t->size(), 3);
+  // 2's row went to the host tier whole.
+  const auto read = ReadKeys<int64_t>(*t, {2}, dev);
+  ASSERT_TRUE(read.status.ok());
+  EXPECT_EQ(read.Row(0, kDim), InitialRow(2, kDim));
+}
+
+// A trained row travels: evicted with its update, loaded back with it.
+TEST(TableTieringTest, UpdatedRowsSurviveTheRoundTrip) {
+  auto t = MakeTable(DdrOptions(1, 4));
+  FakeDevice dev = DdrDevice(1);
+  LookupResult a = RunStep(t.get(), &dev, {1});
+  ASSERT_TRUE(a.status.ok());
+  dev.AddToRows({a.slots[0]}, 2.0f);
+  std::vector<float> expected = dev.NewRow(1);
+  for (float& v : expected) v += 2.0f;
+  ASSERT_TRUE(RunStep(t.get(), &dev, {2}).status.ok());  // 1 -> host
+  const auto read = ReadKeys<int64_t>(*t, {1}, dev);
+  EXPECT_EQ(read.Row(0, kDim), std::vector<float>(expected.begin(), expected.begin() + kDim));
+  LookupResult back = RunStep(t.get(), &dev, {1});
+  ASSERT_TRUE(back.status.ok());
+  EXPECT_EQ(back.loaded_rows, expected);
+  EXPECT_EQ(dev.Row(back.slots[0]), expected);
 }
 
 TEST(TableTieringTest, SlotsUsedEarlierInTheStepAreNeverEvicted) {
   auto t = MakeTable(DdrOptions(3, 10));
-  ASSERT_TRUE(Plan<int64_t>(t.get(), {1, 2}, true).status.ok());
-  ASSERT_TRUE(Plan<int64_t>(t.get(), {3}, false).status.ok());  // last free slot
+  FakeDevice dev = DdrDevice(3);
+  const Table::StepId step = t->BeginStep();
+  LookupResult first = LookupKeys<int64_t>(t.get(), step, {1, 2}, &dev);
+  ASSERT_TRUE(first.status.ok());
+  ASSERT_TRUE(testing_util::FillNew<int64_t>(t.get(), step, {1, 2}, first, &dev).ok());
+  LookupResult second = LookupKeys<int64_t>(t.get(), step, {3}, &dev);  // last free slot
+  ASSERT_TRUE(second.status.ok());
+  ASSERT_TRUE(testing_util::FillNew<int64_t>(t.get(), step, {3}, second, &dev).ok());
   const TableStats before = t->stats();
   const std::vector<int8_t> where = Locate(*t, {1, 2, 3, 4});
-  Lookup r = Plan<int64_t>(t.get(), {4, 1}, false);  // would need to evict 2 or 3
+  LookupResult r = LookupKeys<int64_t>(t.get(), step, {4, 1}, &dev);  // would need to evict 2 or 3
   EXPECT_EQ(r.status.code(), StatusCode::kResourceExhausted);
   EXPECT_EQ(r.status.message(),
-            "table 'emb': the device tier (device_vocabulary_size=3) is smaller than the unique "
-            "keys of one step (4 so far); enlarge device_vocabulary_size");
+            "table 'emb': the device tier (device_vocabulary_size=3) cannot hold the unique keys "
+            "of the steps running now: 3 rows are in use and this lookup needs 1 more; enlarge "
+            "device_vocabulary_size");
   EXPECT_TRUE(SameStats(t->stats(), before));
   EXPECT_EQ(Locate(*t, {1, 2, 3, 4}), where);
-  // The failed call did not pin or advance anything: the next step may evict.
-  Lookup next = Plan<int64_t>(t.get(), {4, 1}, true);
+  EXPECT_TRUE(r.gathered.empty());
+  t->EndStep(step, true);
+  // The failed call did not pin anything: the next step may evict.
+  LookupResult next = RunStep(t.get(), &dev, {4, 1});
   ASSERT_TRUE(next.status.ok()) << next.status.message();
-  EXPECT_EQ(next.plan.evict_slots.size(), 1u);
+  EXPECT_EQ(next.gathered.size(), 1u);
   EXPECT_EQ(Locate(*t, {1, 2, 3, 4}), (std::vector<int8_t>{kTierDevice, kTierHost, kTierDevice, kTierDevice}));
 }
 
 TEST(TableTieringTest, FullHostTierChangesNothing) {
   auto t = MakeTable(DdrOptions(1, 1));
-  const std::vector<float> row(5, 1.5f);
-  ASSERT_TRUE(Plan<int64_t>(t.get(), {1}, true).status.ok());
-  ASSERT_TRUE(Plan<int64_t>(t.get(), {2}, true).status.ok());
-  ASSERT_TRUE(t->CommitEvicted(1, row.data()).ok());  // 1 -> host, host full
+  FakeDevice dev = DdrDevice(1);
+  ASSERT_TRUE(RunStep(t.get(), &dev, {1}).status.ok());
+  ASSERT_TRUE(RunStep(t.get(), &dev, {2}).status.ok());  // 1 -> host, host full
   const TableStats before = t->stats();
-  Lookup r = Plan<int64_t>(t.get(), {3}, true);
+  LookupResult r = RunStep(t.get(), &dev, {3});
   EXPECT_EQ(r.status.code(), StatusCode::kResourceExhausted);
   EXPECT_NE(r.status.message().find("table 'emb'"), std::string::npos) << r.status.message();
   EXPECT_NE(r.status.message().find("host_vocabulary_size=1"), std::string::npos) << r.status.message();
   EXPECT_TRUE(SameStats(t->stats(), before));
+  EXPECT_TRUE(r.gathered.empty() && r.scattered.empty());
   EXPECT_EQ(Locate(*t, {1, 2, 3}), (std::vector<int8_t>{kTierHost, kTierDevice, kTierAbsent}));
   // Swapping 1 and 2 fits: 1's host row is freed before 2 needs one.
-  Lookup swap = Plan<int64_t>(t.get(), {1}, true);
+  LookupResult swap = RunStep(t.get(), &dev, {1});
   ASSERT_TRUE(swap.status.ok()) << swap.status.message();
-  EXPECT_EQ(swap.plan.load_rows, row);
-  ASSERT_TRUE(t->CommitEvicted(1, row.data()).ok());
+  EXPECT_EQ(swap.loaded_rows, dev.NewRow(1));
   EXPECT_EQ(Locate(*t, {1, 2}), (std::vector<int8_t>{kTierDevice, kTierHost}));
 }
 
-TEST(TableTieringTest, OutstandingPlanMustBeCommittedWithTheRightCount) {
-  auto t = MakeTable(DdrOptions(1, 4));
-  const std::vector<float> rows(10, 2.0f);
-  EXPECT_TRUE(t->CommitEvicted(0, nullptr).ok());  // nothing outstanding
-  EXPECT_EQ(t->CommitEvicted(1, rows.data()).code(), StatusCode::kInvalidArgument);
-  ASSERT_TRUE(Plan<int64_t>(t.get(), {1}, true).status.ok());
-  ASSERT_TRUE(Plan<int64_t>(t.get(), {2}, true).status.ok());  // evicts 1
-  Lookup again = Plan<int64_t>(t.get(), {3}, true);
-  EXPECT_EQ(again.status.code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(again.status.message().find("CommitEvicted"), std::string::npos);
-  int64_t slot = 0;
-  bool found = false;
-  const int64_t key = 1;
-  std::vector<float> host_row(5);
-  EXPECT_EQ(t->FindRows<int64_t>(1, &key, &slot, host_row.data(), &found).code(),
-            StatusCode::kFailedPrecondition);
-  const Status wrong = t->CommitEvicted(2, rows.data());
-  EXPECT_EQ(wrong.code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(wrong.message(), "CommitEvicted on table 'emb': got 2 rows, the outstanding plan evicted 1");
-  ASSERT_TRUE(t->CommitEvicted(1, rows.data()).ok());  // still outstanding after the mismatch
-  EXPECT_TRUE(Plan<int64_t>(t.get(), {3}, true).status.ok());
-}
-
-TEST(TableTieringTest, FindRowsReadsBothTiersAndChangesNothing) {
+TEST(TableTieringTest, ReadServesBothTiersAndChangesNothing) {
   auto t = MakeTable(DdrOptions(2, 4));
-  Lookup a = Plan<int64_t>(t.get(), {1, 2}, true);
+  FakeDevice dev = DdrDevice(2);
+  LookupResult a = RunStep(t.get(), &dev, {1, 2});
   ASSERT_TRUE(a.status.ok());
-  ASSERT_TRUE(Plan<int64_t>(t.get(), {3}, true).status.ok());  // 1 -> host
-  const std::vector<float> row1 = {9, 8, 7, 6, 5};
-  ASSERT_TRUE(t->CommitEvicted(1, row1.data()).ok());
+  ASSERT_TRUE(RunStep(t.get(), &dev, {3}).status.ok());  // 1 -> host
   const TableStats before = t->stats();
 
   // Read 3 then 2: a read that updated LRU order would make 3 the victim.
   const std::vector<int64_t> keys = {3, 2, 1, 99};
-  std::vector<int64_t> slots(4, -7);
-  std::vector<float> host_rows(4 * 5, -1.0f);
-  std::unique_ptr<bool[]> found(new bool[4]);
-  ASSERT_TRUE(t->FindRows<int64_t>(4, keys.data(), slots.data(), host_rows.data(), found.get()).ok());
-  EXPECT_EQ(slots[1], a.slots[1]);
-  EXPECT_GE(slots[0], 0);
-  EXPECT_EQ(slots[2], -1);
-  EXPECT_EQ(slots[3], -1);
-  EXPECT_TRUE(found[0] && found[1] && found[2]);
-  EXPECT_FALSE(found[3]);
-  EXPECT_EQ(std::vector<float>(host_rows.begin() + 10, host_rows.begin() + 15), row1);
-  EXPECT_EQ(host_rows[0], -1.0f);  // device keys' rows are left alone
+  const auto r = ReadKeys<int64_t>(*t, keys, dev);
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_EQ(r.found, (std::vector<bool>{true, true, true, false}));
+  EXPECT_EQ(r.Row(0, kDim), InitialRow(3, kDim));
+  EXPECT_EQ(r.Row(1, kDim), InitialRow(2, kDim));
+  EXPECT_EQ(r.Row(2, kDim), InitialRow(1, kDim));  // from the host tier
+  EXPECT_EQ(r.Row(3, kDim), std::vector<float>(kDim, -7.0f));  // absent: untouched
   EXPECT_TRUE(SameStats(t->stats(), before));
   EXPECT_EQ(Locate(*t, keys), (std::vector<int8_t>{kTierDevice, kTierDevice, kTierHost, kTierAbsent}));
 
-  // Find and Snapshot never expose a host key's location.
-  std::vector<int64_t> found_slots(4);
-  t->Find<int64_t>(4, keys.data(), found_slots.data());
-  EXPECT_EQ(found_slots[2], KeySlotMap::kNoSlot);
+  // Snapshot never exposes a host key's location.
   std::vector<int64_t> snap_keys, snap_slots;
   t->Snapshot(&snap_keys, &snap_slots);
+  EXPECT_EQ(snap_keys.size(), 3u);
   for (size_t i = 0; i < snap_keys.size(); ++i) {
     EXPECT_EQ(snap_slots[i] == -1, snap_keys[i] == 1) << snap_keys[i];
     EXPECT_LT(snap_slots[i], 2);
   }
 
-  Lookup next = Plan<int64_t>(t.get(), {4}, true);
+  LookupResult next = RunStep(t.get(), &dev, {4});
   ASSERT_TRUE(next.status.ok());
-  EXPECT_EQ(next.plan.evict_slots, std::vector<int64_t>{a.slots[1]});  // key 2, not 3
+  EXPECT_EQ(next.gathered, std::vector<int64_t>{a.slots[1]});  // key 2, not 3
 }
 
 TEST(TableTieringTest, EraseWorksInBothTiers) {
   auto t = MakeTable(DdrOptions(2, 4));
-  Lookup a = Plan<int64_t>(t.get(), {1, 2}, true);
-  ASSERT_TRUE(Plan<int64_t>(t.get(), {3}, true).status.ok());  // 1 -> host
-  const std::vector<float> row(5, 0.5f);
-  ASSERT_TRUE(t->CommitEvicted(1, row.data()).ok());
+  FakeDevice dev = DdrDevice(2);
+  LookupResult a = RunStep(t.get(), &dev, {1, 2});
+  ASSERT_TRUE(RunStep(t.get(), &dev, {3}).status.ok());  // 1 -> host
   const std::vector<int64_t> gone = {1, 2, 42};
   EXPECT_EQ(t->Erase<int64_t>(3, gone.data()), 2);
   EXPECT_EQ(Locate(*t, {1, 2, 3}), (std::vector<int8_t>{kTierAbsent, kTierAbsent, kTierDevice}));
@@ -204,74 +193,98 @@ TEST(TableTieringTest, EraseWorksInBothTiers) {
   EXPECT_EQ(s.host_keys, 0);
   EXPECT_EQ(t->size(), 1);
   // 2's slot is free again: a new key takes it without evicting anything.
-  Lookup b = Plan<int64_t>(t.get(), {5}, true);
+  LookupResult b = RunStep(t.get(), &dev, {5});
   ASSERT_TRUE(b.status.ok());
-  EXPECT_TRUE(b.plan.evict_slots.empty());
+  EXPECT_TRUE(b.gathered.empty());
   EXPECT_EQ(b.slots[0], a.slots[1]);
-  EXPECT_TRUE(b.is_new[0]);
+  EXPECT_TRUE(b.needs_init[0]);
+  // An erased host key comes back as a new key.
+  LookupResult again = RunStep(t.get(), &dev, {1});
+  ASSERT_TRUE(again.status.ok());
+  EXPECT_TRUE(again.needs_init[0]);
+  EXPECT_TRUE(again.scattered.empty());
 }
 
 TEST(TableTieringTest, RepeatedKeysAreRejected) {
   auto t = MakeTable(DdrOptions(4, 4));
-  Lookup r = Plan<int64_t>(t.get(), {7, 8, 7}, true);
+  FakeDevice dev = DdrDevice(4);
+  LookupResult r = RunStep(t.get(), &dev, {7, 8, 7});
   EXPECT_EQ(r.status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status.message().find("unique"), std::string::npos) << r.status.message();
   EXPECT_EQ(t->size(), 0);
+  EXPECT_EQ(t->stats().device_keys, 0);
 }
 
 TEST(TableTieringTest, Int32Keys) {
   TableOptions o = DdrOptions(1, 4);
-  o.key_type = KeyType::kInt32;
+  o.key_dtype = KeyType::kInt32;
   auto t = MakeTable(o);
-  ASSERT_TRUE(Plan<int32_t>(t.get(), {-5}, true).status.ok());
-  Lookup b = Plan<int32_t>(t.get(), {6}, true);
+  FakeDevice dev = DdrDevice(1);
+  ASSERT_TRUE(RunStep<int32_t>(t.get(), &dev, {-5}).status.ok());
+  LookupResult b = RunStep<int32_t>(t.get(), &dev, {6});
   ASSERT_TRUE(b.status.ok());
-  const std::vector<float> row = {1, 2, 3, 4, 5};
-  ASSERT_TRUE(t->CommitEvicted(1, row.data()).ok());
-  const int32_t key = -5;
-  int64_t slot = 0;
-  bool found = false;
-  std::vector<float> host_row(5);
-  ASSERT_TRUE(t->FindRows<int32_t>(1, &key, &slot, host_row.data(), &found).ok());
-  EXPECT_TRUE(found);
-  EXPECT_EQ(slot, -1);
-  EXPECT_EQ(host_row, row);
-  EXPECT_EQ(Plan<int64_t>(t.get(), {int64_t{1} << 40}, true).status.code(),
+  EXPECT_EQ(b.gathered.size(), 1u);
+  const auto r = ReadKeys<int32_t>(*t, {-5}, dev);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.found, std::vector<bool>{true});
+  EXPECT_EQ(testing_util::TierOf(*t, -5), kTierHost);
+  EXPECT_EQ(r.Row(0, kDim), InitialRow(-5, kDim));
+  EXPECT_EQ(RunStep<int64_t>(t.get(), &dev, {int64_t{1} << 40}).status.code(),
             StatusCode::kInvalidArgument);
 }
 
 TEST(TableTieringTest, ValidateNamesTheFields) {
   TableOptions o = DdrOptions(4, -1);
   EXPECT_EQ(o.Validate().message(),
-            "host_capacity (host_vocabulary_size) must be in [0, 1099511627776], got -1 (table 'emb')");
+            "host_vocabulary_size must be in [0, 1099511627776], got -1 (table 'emb')");
   o = DdrOptions(4, 8);
   o.dynamic_expansion = true;
   EXPECT_EQ(o.Validate().message(),
-            "dynamic_expansion must be false when host_capacity (host_vocabulary_size) > 0: with a "
-            "host tier the device tier is a fixed-size cache (table 'emb')");
-  o.host_capacity = 0;
+            "dynamic_expansion must be false when host_vocabulary_size > 0: with a host tier the "
+            "device tier is a fixed-size cache (table 'emb')");
+  o.host_vocabulary_size = 0;
   EXPECT_TRUE(o.Validate().ok());  // expansion stays fine in HBM mode
-  o = DdrOptions(4, 8, /*dim=*/4, /*row_width=*/3);
-  EXPECT_EQ(o.Validate().message(),
-            "row_width must be 0 (meaning dim) or in [dim=4, 131072], got 3 (table 'emb')");
-  o.row_width = TableOptions::kMaxRowWidth + 1;
-  EXPECT_EQ(o.Validate().code(), StatusCode::kInvalidArgument);
-  for (int64_t ok : {int64_t{0}, int64_t{4}, TableOptions::kMaxRowWidth}) {
-    o.row_width = ok;
-    EXPECT_TRUE(o.Validate().ok()) << ok;
+}
+
+// Device rows whose width() is set by the test, to reach the bounds.
+class WidthDevice : public FakeDevice {
+ public:
+  WidthDevice(int64_t rows, int64_t dim, int64_t width) : FakeDevice(rows, dim), width_(width) {}
+  int64_t width() const override { return width_; }
+
+ private:
+  int64_t width_;
+};
+
+// The row width comes from the device rows on each lookup: [dim, kMaxRowWidth].
+TEST(TableTieringTest, RowWidthComesFromTheDeviceRows) {
+  for (int64_t host : {int64_t{0}, int64_t{8}}) {
+    auto t = MakeTable(DdrOptions(4, host, /*dim=*/4));
+    EXPECT_EQ(t->row_width(), 4);  // dim until a lookup says otherwise
+    for (int64_t bad : {int64_t{3}, TableOptions::kMaxRowWidth + 1}) {
+      WidthDevice narrow(4, 4, bad);
+      LookupResult r = RunStep(t.get(), &narrow, {1});
+      EXPECT_EQ(r.status.code(), StatusCode::kInvalidArgument) << bad;
+      EXPECT_EQ(r.status.message(), "table 'emb': device rows of " + std::to_string(bad) +
+                                        " floats, need [dim=4, 131072]");
+      EXPECT_EQ(t->size(), 0);
+      EXPECT_EQ(t->row_width(), 4);
+    }
+    FakeDevice dev(4, 4, {0.0f, 1.0f});
+    ASSERT_TRUE(RunStep(t.get(), &dev, {1}).status.ok());
+    EXPECT_EQ(t->row_width(), 12);
   }
-  o.row_width = 0;
-  EXPECT_EQ(MakeTable(o)->row_width(), 4);
 }
 
 // The graph's protocol against a fake device and a reference: every row read
 // by slot must equal the reference, across many steps of skewed keys with
 // several lookups per step, evictions and loads.
-// Run once per device victim policy, without and with hot embedding (40 of
-// the 64 slots may be hot, re-chosen every 20 steps, so steps of up to 90
-// keys regularly take slots back from the hot set).
+// Run once per cache policy, without and with hot embedding (40 of the 64
+// slots may be hot, re-chosen every 20 steps, so steps of up to 90 keys
+// regularly take slots back from the hot set).
 struct SimulationParam {
-  DevicePolicy policy;
-  int64_t hot_capacity;
+  CachePolicy policy;
+  int64_t hot_vocabulary_size;
 };
 class TableTieringSimulationTest : public ::testing::TestWithParam<SimulationParam> {};
 
@@ -279,32 +292,30 @@ TEST_P(TableTieringSimulationTest, RandomizedSimulationMatchesReference) {
   constexpr int64_t kDevice = 64;
   constexpr int64_t kHost = 3000;
   constexpr int64_t kUniverse = 2000;
-  TableOptions options = DdrOptions(kDevice, kHost, /*dim=*/4, /*row_width=*/12);
-  options.device_policy = GetParam().policy;
-  options.hot_capacity = GetParam().hot_capacity;
+  TableOptions options = DdrOptions(kDevice, kHost, /*dim=*/4);
+  options.cache_policy = GetParam().policy;
+  options.hot_vocabulary_size = GetParam().hot_vocabulary_size;
   options.hot_refresh_steps = 20;
   auto t = MakeTable(options);
-  const int64_t w = t->row_width();
-  FakeDevice device(kDevice, w, /*fill=*/-1000.0f);
-  const FakeDevice::Reference& reference = device.reference();
+  testing_util::Simulation sim(kDevice, /*dim=*/4, /*state_init=*/{0.5f, -0.25f});
+  const testing_util::Simulation::Reference& reference = sim.reference();
   SkewedKeys draw(/*seed=*/2024, kUniverse);
   int64_t exhausted = 0;
   int64_t hot_shrank = 0;  // steps after which the hot set was smaller
 
   for (int step = 0; step < 1500; ++step) {
     const int64_t hot_before = t->stats().hot_keys;
-    ASSERT_NO_FATAL_FAILURE(
-        testing_util::SimulateStep(t.get(), &device, &draw, kDevice, step, &exhausted));
+    ASSERT_NO_FATAL_FAILURE(sim.SimulateStep(t.get(), &draw, step, &exhausted));
     const TableStats now = t->stats();
-    ASSERT_LE(now.hot_keys, options.hot_capacity);
+    ASSERT_LE(now.hot_keys, options.hot_vocabulary_size);
     hot_shrank += now.hot_keys < hot_before;
 
     if (step % 100 == 99) {  // eval reads everything, erasing a few keys
-      ASSERT_NO_FATAL_FAILURE(device.CheckAllRows(*t, "eval", step));
-      ASSERT_NO_FATAL_FAILURE(device.EraseSome(t.get(), 10));
+      ASSERT_NO_FATAL_FAILURE(sim.CheckAllRows(*t, "eval", step));
+      ASSERT_NO_FATAL_FAILURE(sim.EraseSome(t.get(), 10));
     }
   }
-  const int64_t evicted = device.evicted(), loaded = device.loaded();
+  const int64_t evicted = sim.device().evicted(), loaded = sim.device().loaded();
 
   // The run exercised every path.
   EXPECT_GT(evicted, 1000);
@@ -329,6 +340,8 @@ TEST_P(TableTieringSimulationTest, RandomizedSimulationMatchesReference) {
   EXPECT_EQ(s.evictions, evicted);
   EXPECT_EQ(s.loads, loaded);
   EXPECT_EQ(s.misses, s.loads + s.new_keys);
+  EXPECT_EQ(s.open_steps, 0);
+  EXPECT_EQ(s.rolled_back_keys, 0);
   if (options.hot_mode()) {  // the hot set filled, served hits and gave way
     EXPECT_GT(s.hot_hits, s.hits / 10);
     EXPECT_LT(s.hot_hits, s.hits);
@@ -346,16 +359,17 @@ TEST_P(TableTieringSimulationTest, RandomizedSimulationMatchesReference) {
     }
   }
   EXPECT_EQ(static_cast<int64_t>(device_slots.size()), on_device);
+  ASSERT_NO_FATAL_FAILURE(sim.CheckAllRows(*t, "end", -1));
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, TableTieringSimulationTest,
-                         ::testing::Values(SimulationParam{DevicePolicy::kLru, 0},
-                                           SimulationParam{DevicePolicy::kLfu, 0},
-                                           SimulationParam{DevicePolicy::kLru, 40},
-                                           SimulationParam{DevicePolicy::kLfu, 40}),
+                         ::testing::Values(SimulationParam{CachePolicy::kLru, 0},
+                                           SimulationParam{CachePolicy::kLfu, 0},
+                                           SimulationParam{CachePolicy::kLru, 40},
+                                           SimulationParam{CachePolicy::kLfu, 40}),
                          [](const ::testing::TestParamInfo<SimulationParam>& info) {
-                           return std::string(DevicePolicyName(info.param.policy)) +
-                                  (info.param.hot_capacity > 0 ? "_hot" : "");
+                           return std::string(CachePolicyName(info.param.policy)) +
+                                  (info.param.hot_vocabulary_size > 0 ? "_hot" : "");
                          });
 
 }  // namespace

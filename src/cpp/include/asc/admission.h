@@ -26,6 +26,19 @@
 
 namespace asc {
 
+// What one Record call changed, so that Undo can take it back.
+struct AdmissionUndo {
+  std::vector<int64_t> keys;
+  std::vector<int64_t> added;      // weight actually added (after saturation)
+  std::vector<int64_t> last_seen;  // last-seen time before the call
+  std::vector<uint32_t> last_call; // the call that had set it
+  std::vector<uint8_t> created;    // 1 where the call created the record
+  int64_t time = 0;                // the call's time
+  int64_t clock = 0;               // clock() before the call
+  uint32_t call = 0;               // the call's sequence number
+  uint32_t clock_call = 0;         // the call that had set the clock
+};
+
 struct AdmissionOptions {
   // Weighted occurrences a key needs before it is admitted, >= 1.
   int64_t access_threshold = 1;
@@ -47,8 +60,16 @@ class KeyAdmission {
   const AdmissionOptions& options() const { return options_; }
 
   // Adds weights[i] (>= 0, saturating) to keys[i]'s count and marks it seen
-  // at `time` (a record never goes back in time). Keys must be unique.
-  void Record(int64_t n, const int64_t* keys, const int64_t* weights, int64_t time);
+  // at `time` (a record never goes back in time). Keys must be unique. When
+  // `undo` is given it receives what Undo needs to take the call back.
+  void Record(int64_t n, const int64_t* keys, const int64_t* weights, int64_t time,
+              AdmissionUndo* undo = nullptr);
+
+  // Takes back a Record call: subtracts what it added (never below 0),
+  // restores the last-seen times of keys no later call recorded, forgets
+  // records it created that are back to 0, and restores the clock if no
+  // later call moved it. Records forgotten meanwhile are skipped.
+  void Undo(const AdmissionUndo& undo);
 
   // admitted[i] = whether keys[i]'s count reached access_threshold.
   void Admitted(int64_t n, const int64_t* keys, bool* admitted) const;
@@ -81,10 +102,15 @@ class KeyAdmission {
   std::vector<int64_t> key_;  // per record; meaningful while the record is live
   std::vector<int64_t> count_;
   std::vector<int64_t> last_seen_;
+  // Per record: the Record call that last touched it (sequence numbers, so
+  // Undo can tell a later call at the same time from the undone one).
+  std::vector<uint32_t> last_call_;
   // Record indices of the current call; mutable so the read-only Admitted
   // reuses it instead of allocating per lookup (the owner serialises calls).
   mutable std::vector<int64_t> scratch_;
   int64_t clock_ = 0;
+  uint32_t clock_call_ = 0;  // the call that last set clock_ (0: none)
+  uint32_t calls_ = 0;       // Record calls so far (wraps; 0 is skipped)
 };
 
 }  // namespace asc

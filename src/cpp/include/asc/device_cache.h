@@ -3,13 +3,9 @@
 //
 // The order is an intrusive doubly linked list held in two int64 arrays
 // indexed by slot, so every operation is O(1) and allocation-free after
-// construction. Each cached slot also records the step that last used it.
-//
-// Pinning: a slot used (touched) by any lookup of the current step is never
-// returned by Victim for that step, so rows a step has already handed to the
-// graph are not reassigned under it (multi-lookup). Steps passed to Touch must
-// never decrease; then the slots used in the latest step form the
-// most-recent end of the list, and Victim only has to look at the LRU end.
+// construction. Each cached slot also records the time (step clock) that last
+// used it. Which slots may not be evicted (pinned by open steps) is the
+// owner's business: Victim only names the least recently used slot.
 //
 // Thread-safety: none. The owner (Table) serialises access.
 #pragma once
@@ -30,25 +26,18 @@ class DeviceCache {
   int64_t size() const { return size_; }
   bool Contains(int64_t slot) const { return prev_[slot] != kAbsent; }
 
-  // Marks `slot` used in `step` and makes it the most recently used, adding it
-  // if it is not cached. Precondition: step >= every step passed before.
-  void Touch(int64_t slot, uint64_t step);
+  // Marks `slot` used at `time` and makes it the most recently used, adding
+  // it if it is not cached.
+  void Touch(int64_t slot, uint64_t time);
 
-  // The least recently used slot, unless that slot was used in `step`
-  // (then every cached slot is pinned by `step`) or the cache is empty: -1.
-  // Does not remove the slot.
-  int64_t Victim(uint64_t step) const {
+  // The least recently used slot, or -1 when the cache is empty. Does not
+  // remove the slot.
+  int64_t Victim() const {
     const int64_t lru = next_[sentinel()];
-    return lru == sentinel() || last_used_[lru] == step ? -1 : lru;
+    return lru == sentinel() ? -1 : lru;
   }
 
-  // Number of cached slots used in `step` (pinned by it). O(1).
-  int64_t PinnedIn(uint64_t step) const { return step == latest_step_ ? pinned_ : 0; }
-
-  // Whether cached `slot` was used in `step`.
-  bool UsedIn(int64_t slot, uint64_t step) const { return last_used_[slot] == step; }
-
-  // The step that last used cached `slot`.
+  // The time that last used cached `slot`.
   uint64_t LastUsed(int64_t slot) const { return last_used_[slot]; }
 
   // Drops `slot` from the cache. Precondition: Contains(slot).
@@ -87,8 +76,6 @@ class DeviceCache {
   std::unique_ptr<int64_t[]> members_;
   std::unique_ptr<int64_t[]> member_pos_;
   int64_t size_ = 0;
-  uint64_t latest_step_ = 0;  // largest step passed to Touch
-  int64_t pinned_ = 0;        // cached slots whose last_used_ == latest_step_
 };
 
 }  // namespace asc

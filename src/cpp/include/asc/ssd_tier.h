@@ -1,15 +1,21 @@
 // SsdTier: the SSD tier of one table: rows of `row_width` floats keyed by an
 // int64 key, held in RocksDB databases on local disks.
 //
-// Role: a cache of the current process, not a checkpoint. Every tier gets its
-// own directory <path>/<name> under each configured path; a leftover
-// directory from an earlier process is wiped at Open, and the directories are
-// removed when the tier is destroyed. Writes skip the WAL (a crash loses the
-// tier, which is fine: the process that owned it is gone too).
+// Role: a cache of the current process, not a checkpoint. Open creates a
+// new directory of its own under each configured path, atomically and under
+// a unique name (mkdtemp: <path>/mx_rec_ssd.<sanitised name>.XXXXXX; the name
+// is only there for humans), so any number of tiers, of the same name or of
+// names that sanitise alike, from this process or others, can share a path.
+// The tier never opens, writes into or deletes a directory it did not
+// create, and its destructor removes exactly the directories it created
+// (only while they are still the ones it created: a directory removed and
+// replaced from outside is left alone). A crash leaves its directories
+// behind; nothing reuses them. Writes skip the WAL (a crash loses the tier,
+// which is fine: the process that owned it is gone too).
 //
 // Placement: new keys go to the first path (in the given order) whose file
-// system has at least min_free_bytes available (statvfs, checked once per
-// write); when every path is below its threshold a write is
+// system has at least min_free_bytes available (statvfs, checked on every
+// write that adds keys); when every path is below its threshold a write is
 // ResourceExhausted naming the paths. A key already held is overwritten in
 // the path that holds it.
 //
@@ -27,7 +33,19 @@
 //     returns Internal, but the keys stay erased (their bytes become garbage).
 //   Exchange = Put then Erase, with the capacity checked on the net change;
 //     if the Put part fails, nothing is erased.
-//   A RocksDB error is Internal naming the directory and RocksDB's message.
+//   A RocksDB error is Internal naming the directory and RocksDB's message,
+//     except that a full file system (ENOSPC, which the min_free_bytes check
+//     normally pre-empts) makes Put/Exchange ResourceExhausted. After one,
+//     RocksDB refuses writes to that directory until it sees enough free
+//     space again (it re-checks every few seconds); reads keep working.
+//   A directory that was removed (or replaced) from outside, directly or
+//     with its path, fails with Internal saying it no longer exists, before
+//     anything is written, every later write that would write to it or that
+//     adds keys and reaches it while looking for a path with room (a
+//     vanished path is reported, not skipped).
+//   The destructor never throws or aborts, whatever state the disk is in
+//     (full, read-only, directory gone): it writes nothing, and what it
+//     cannot remove stays behind.
 //
 // Thread-safety: none, except that Get (and the const accessors) may run
 // concurrently with other Gets. The owner (Table) serialises everything else.
@@ -45,7 +63,9 @@ namespace asc {
 struct SsdTierOptions {
   // Directories that must exist and be writable; at least one.
   std::vector<std::string> paths;
-  // Subdirectory created under each path: sanitised to [A-Za-z0-9_.-].
+  // Part of the directory name created under each path (for humans only;
+  // uniqueness comes from mkdtemp): sanitised to [A-Za-z0-9_.-], cut to 128
+  // characters.
   std::string name;
   // Floats per row, >= 1.
   int64_t row_width = 0;
@@ -66,19 +86,29 @@ struct SsdTierStats {
 
 class SsdTier {
  public:
-  // Validates options, creates <path>/<name> under every path and opens a
-  // database in each. InvalidArgument naming the path when a path is missing,
-  // not a directory, not writable, or RocksDB cannot open a database there
-  // (e.g. another process holds it).
+  // Validates options (every path before creating anything), creates a new
+  // directory <path>/mx_rec_ssd.<name>.XXXXXX under every path and opens a
+  // database in each. InvalidArgument naming the path when a path is
+  // missing, not a directory, not writable, listed twice, or the directory
+  // or its database cannot be created there; ResourceExhausted naming the
+  // path when its file system is full. Whatever was created is removed
+  // again.
   static Status Open(const SsdTierOptions& options, std::unique_ptr<SsdTier>* out);
-  ~SsdTier();  // closes the databases and removes their directories
+  // Closes the databases (without flushing them) and removes the
+  // directories Open created. Never throws or aborts.
+  ~SsdTier();
   SsdTier(const SsdTier&) = delete;
   SsdTier& operator=(const SsdTier&) = delete;
 
   int64_t row_width() const;
+  // Changes the row width of an empty tier (a table whose optimizer state
+  // joined before any row left the device). FailedPrecondition when the tier
+  // holds rows, InvalidArgument for row_width < 1.
+  Status SetRowWidth(int64_t row_width);
   int64_t capacity() const;
   int64_t size() const;
-  // The database directories, one per path, in path order.
+  // The directories Open created, one per path, in path order:
+  // <paths[i]>/mx_rec_ssd.<sanitised name>.<6 random characters>.
   const std::vector<std::string>& directories() const;
 
   // Stores keys[i] -> rows[i*row_width, (i+1)*row_width). Keys must be

@@ -1,8 +1,12 @@
-// TableRegistry: the process-wide set of tables, by name.
+// TableRegistry: the process-wide index of live tables, for introspection.
 //
-// It lives in libasc.so, which is loaded once per process; the TF op library
-// and the _libasc Python module both link that one library and therefore see
-// the same registry.
+// Tables are owned by whoever created them (TensorFlow: the session's
+// resource manager, so every session has its own); nothing finds a table
+// to use by name. The registry only remembers, without owning them, which
+// tables are alive, so the _libasc binding (a separate module in the same
+// process) can list them and tests can reach a table that a TF kernel made:
+// libasc.so is loaded once per process, and both the TF op library and the
+// binding link it.
 //
 // Thread-safety: every method may be called concurrently.
 #pragma once
@@ -10,10 +14,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
-#include "asc/status.h"
 #include "asc/table.h"
 
 namespace asc {
@@ -22,25 +24,17 @@ class TableRegistry {
  public:
   static TableRegistry& Global();
 
-  // Creates a table; AlreadyExists if the name is taken (the existing table
-  // is untouched), InvalidArgument for bad options.
-  Status Create(const TableOptions& options, std::shared_ptr<Table>* out);
+  // Remembers `table` while it lives (a weak reference).
+  void Add(const std::shared_ptr<Table>& table);
 
-  // The named table, or nullptr. Callers holding the pointer keep the table
-  // alive, but a dropped table is no longer reachable by name.
-  std::shared_ptr<Table> Get(const std::string& name) const;
-
-  // Removes the named table; NotFound if absent.
-  Status Drop(const std::string& name);
-
-  // Removes every table.
-  void Clear();
-
-  std::vector<std::string> Names() const;
+  // The live tables, in the order they were added; optionally only those
+  // named `name`.
+  std::vector<std::shared_ptr<Table>> Live() const;
+  std::vector<std::shared_ptr<Table>> Live(const std::string& name) const;
 
  private:
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<Table>> tables_;
+  mutable std::vector<std::weak_ptr<Table>> tables_;  // expired entries pruned on access
 };
 
 }  // namespace asc
