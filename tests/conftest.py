@@ -26,3 +26,7 @@ def fresh_graph():
 def mx():
     """init() with defaults; tests needing other switches call init themselves."""
     return initialize.init()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: runs subprocesses or many steps (still run in CI)")

@@ -148,7 +148,8 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
         host tier fills, and come back to the device when looked up.
       ssd_data_path: directory (or list of directories, used in order as free
         space runs out) holding the SSD tier's RocksDB files; each table uses
-        its own sub-directory, removed when the table is released.
+        its own new directory under each (mx_rec_ssd.<name>.XXXXXX), removed
+        when the session owning the table closes.
       cache_policy: which device row gives way when a key needs one (DDR/SSD
         modes): "LRU" (least recently used) or "LFU" (least frequently used,
         sampled). Rows used by the current step never give way.

@@ -103,7 +103,7 @@ class AscLookupOp : public OpKernel {
       std::shared_ptr<asc::Table> core;
       OP_REQUIRES_OK(ctx, table->Core(&core));
       StepHold* hold = nullptr;
-      OP_REQUIRES_OK(ctx, FindStep(ctx, core, /*create=*/true, &hold));
+      OP_REQUIRES_OK(ctx, FindStep(ctx, table.get(), core, /*create=*/true, &hold));
       core::ScopedUnref unref(hold);
       std::unique_ptr<VariableRows> rows;
       OP_REQUIRES_OK(ctx, VariableRows::Make(ctx, HandleFromInput(ctx, 1), table->states(),
@@ -185,7 +185,7 @@ class AscFillOp : public OpKernel {
     if (k > 0) {
       std::shared_ptr<asc::Table> core = table->CoreIfCreated();
       StepHold* hold = nullptr;
-      if (core != nullptr) OP_REQUIRES_OK(ctx, FindStep(ctx, core, /*create=*/false, &hold));
+      if (core != nullptr) OP_REQUIRES_OK(ctx, FindStep(ctx, table.get(), core, /*create=*/false, &hold));
       OP_REQUIRES(ctx, hold != nullptr,
                   errors::FailedPrecondition("table '", table->options().name,
                                              "': AscFill without an AscLookup in this step"));

@@ -160,7 +160,7 @@ class AscCommitStepOp : public OpKernel {
       std::shared_ptr<asc::Table> core = table->CoreIfCreated();
       if (core == nullptr) continue;
       StepHold* hold = nullptr;
-      OP_REQUIRES_OK(ctx, FindStep(ctx, core, /*create=*/false, &hold));
+      OP_REQUIRES_OK(ctx, FindStep(ctx, table.get(), core, /*create=*/false, &hold));
       if (hold == nullptr) continue;  // no training lookup of it in this step
       hold->Commit();
       hold->Unref();

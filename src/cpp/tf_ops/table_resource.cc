@@ -6,6 +6,7 @@
 
 #include "asc/table_registry.h"
 #include "status_util.h"
+#include "tensorflow/core/platform/logging.h"
 
 namespace asc_tf {
 using namespace tensorflow;  // NOLINT: kernel boilerplate
@@ -81,6 +82,20 @@ Status TableResource::ConfigureAdmission(const asc::AdmissionOptions& options) {
   return OkStatus();
 }
 
+void TableResource::NoteStepEnd(bool committed) {
+  if (committed) {
+    uncommitted_streak_ = 0;
+    return;
+  }
+  if (++uncommitted_streak_ >= kWarnUncommitted && !warned_.exchange(true)) {
+    LOG(WARNING) << "mx_rec table '" << options_.name << "': " << kWarnUncommitted
+                 << " training steps in a row ended without a hash optimizer update of the "
+                    "table (AscCommitStep), so the keys they inserted were taken back. Train "
+                    "the table with an mx_rec hash optimizer (mx_rec.optimizers), or look it "
+                    "up with is_train=False. (Steps that failed count too.)";
+  }
+}
+
 Status ReadAdmission(OpKernelConstruction* ctx, asc::AdmissionOptions* out, bool* enabled) {
   int64_t access = 0, eviction = 0;
   TF_RETURN_IF_ERROR(ctx->GetAttr("access_threshold", &access));
@@ -100,8 +115,8 @@ Status GetTable(OpKernelContext* ctx, int index, core::RefCountPtr<TableResource
   return OkStatus();
 }
 
-Status FindStep(OpKernelContext* ctx, const std::shared_ptr<asc::Table>& core, bool create,
-                StepHold** out) {
+Status FindStep(OpKernelContext* ctx, TableResource* table, const std::shared_ptr<asc::Table>& core,
+                bool create, StepHold** out) {
   *out = nullptr;
   ScopedStepContainer* steps = ctx->step_container();
   if (steps == nullptr) {
@@ -119,8 +134,8 @@ Status FindStep(OpKernelContext* ctx, const std::shared_ptr<asc::Table>& core, b
     return s;
   }
   return steps->LookupOrCreate<StepHold>(ctx->resource_manager(), name, out,
-                                         [&core](StepHold** hold) {
-                                           *hold = new StepHold(core);
+                                         [table, &core](StepHold** hold) {
+                                           *hold = new StepHold(table, core);
                                            return OkStatus();
                                          });
 }

@@ -65,6 +65,13 @@ class TableResource : public tensorflow::ResourceBase {
   // table this resource makes. Different thresholds than before: error.
   tensorflow::Status ConfigureAdmission(const asc::AdmissionOptions& options);
 
+  // Called as each step with training lookups of the table ends. Logs a
+  // warning, once, after kWarnUncommitted steps in a row ended without a
+  // commit: a table trained by no hash optimizer (its new keys are taken
+  // back after every step), which no other signal would reveal.
+  void NoteStepEnd(bool committed);
+  static constexpr int kWarnUncommitted = 10;
+
  private:
   tensorflow::Status CreateLocked() TF_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -73,6 +80,8 @@ class TableResource : public tensorflow::ResourceBase {
   std::shared_ptr<asc::Table> core_ TF_GUARDED_BY(mu_);
   std::vector<StateBlock> states_ TF_GUARDED_BY(mu_);
   std::optional<asc::AdmissionOptions> admission_ TF_GUARDED_BY(mu_);
+  std::atomic<int> uncommitted_streak_{0};
+  std::atomic<bool> warned_{false};
 };
 
 // The admission thresholds in the kernel's access_threshold /
@@ -88,9 +97,16 @@ tensorflow::Status GetTable(tensorflow::OpKernelContext* ctx, int index,
 
 class StepHold : public tensorflow::ResourceBase {
  public:
-  explicit StepHold(std::shared_ptr<asc::Table> core) : core_(std::move(core)) {}
+  StepHold(TableResource* table, std::shared_ptr<asc::Table> core)
+      : table_(table), core_(std::move(core)) {
+    table_->Ref();
+  }
   ~StepHold() override {
-    if (begun_) core_->EndStep(id_, committed_);
+    if (begun_) {
+      core_->EndStep(id_, committed_);
+      table_->NoteStepEnd(committed_);
+    }
+    table_->Unref();
   }
 
   std::string DebugString() const override { return "asc step of table " + core_->name(); }
@@ -107,6 +123,7 @@ class StepHold : public tensorflow::ResourceBase {
   void Commit() { committed_ = true; }
 
  private:
+  TableResource* const table_;
   const std::shared_ptr<asc::Table> core_;
   std::once_flag begin_;
   asc::Table::StepId id_ = 0;
@@ -114,9 +131,10 @@ class StepHold : public tensorflow::ResourceBase {
   std::atomic<bool> committed_{false};
 };
 
-// The open step of `core` in this session.run, made when `create`.
-// *out is null when it does not exist and !create. The caller unrefs.
-tensorflow::Status FindStep(tensorflow::OpKernelContext* ctx,
+// The open step of `core` (the libasc table of `table`) in this
+// session.run, made when `create`. *out is null when it does not exist and
+// !create. The caller unrefs.
+tensorflow::Status FindStep(tensorflow::OpKernelContext* ctx, TableResource* table,
                             const std::shared_ptr<asc::Table>& core, bool create, StepHold** out);
 
 class VariableRows : public asc::DeviceRows {
