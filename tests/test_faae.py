@@ -21,21 +21,6 @@ def const_table(name="t", dim=2, **kwargs):
                         kwargs.pop("device_vocabulary_size", 100), **kwargs)
 
 
-def build_introspection_ops(*tables):
-    """table.stats() & co. add their ops to the graph on first use, which a
-    MonitoredSession's finalized graph forbids (see
-    test_introspection_inside_a_monitored_session): use them once in a scratch
-    session first."""
-    with tf.compat.v1.Session() as scratch:
-        scratch.run(tf.compat.v1.global_variables_initializer())
-        for table in tables:
-            table.stats(scratch)
-            table.export_slots(scratch)
-            table.export_admission(scratch)
-            table.locate([0], scratch)
-            table.read_rows([0], scratch)
-
-
 def sum_model(table, config, opt=None, global_step=None):
     ids = tf.compat.v1.placeholder(tf.int64, [None])
     emb = sparse_lookup(table, ids, access_and_evict_config=config)
@@ -103,7 +88,6 @@ def test_eviction_by_step_removes_exactly_the_stale_keys_from_every_tier(mx):
     # step s (= global step) looks up these keys; 100 every step.
     feeds = [[100, 1, 2], [100, 3, 4], [100, 5, 6], [100, 7], [100], [100, 8]]
     hook = EvictHook(evict_enable=True, evict_step_interval=len(feeds))
-    build_introspection_ops(table)
     with tf.compat.v1.train.SingularMonitoredSession(hooks=[hook]) as sess:
         raw = sess.raw_session()  # introspection without running the hooks
         for s, keys in enumerate(feeds[:-1]):
@@ -194,7 +178,6 @@ def test_eviction_by_time_uses_the_batch_timestamp(mx):
     emb = sparse_lookup(table, spec, batch=batch)
     train = gradient_descent.create_hash_optimizer(0.1).minimize(tf.reduce_sum(emb))
     hook = EvictHook(evict_enable=True, evict_time_interval=1, evict_step_interval=None)
-    build_introspection_ops(table)
     with tf.compat.v1.train.SingularMonitoredSession(hooks=[hook]) as sess:
         for _ in range(3):
             sess.run(train)

@@ -57,9 +57,7 @@
 #include <vector>
 
 #include "asc/admission.h"
-#include "asc/device_cache.h"
 #include "asc/device_rows.h"
-#include "asc/host_tier.h"
 #include "asc/key_map.h"
 #include "asc/slot_allocator.h"
 #include "asc/ssd_tier.h"
@@ -67,6 +65,16 @@
 #include "asc/table_options.h"
 
 namespace asc {
+
+// The parts a Table is composed of; private to libasc (src/cpp/core/).
+namespace internal {
+class AdmissionGate;
+class DeviceTier;
+class HostStore;
+class SampleRng;
+class SlotStates;
+class TierSwap;
+}  // namespace internal
 
 // Admission record of one training lookup (tables with ConfigureAdmission).
 struct KeyAccess {
@@ -256,36 +264,12 @@ class Table {
   void SetSsdMinFreeBytesForTesting(size_t path_index, int64_t bytes);
 
  private:
-  // Per device slot: open steps pinning it (low bits) and flags.
-  static constexpr uint32_t kUninit = 1u << 31;       // row not written yet
-  static constexpr uint32_t kProvisional = 1u << 30;  // inserted by an open step, not adopted
-  static constexpr uint32_t kZombie = 1u << 29;       // key erased while pinned: free at unpin
-  static constexpr uint32_t kCounted = 1u << 28;      // within one call: counted already
-  static constexpr uint32_t kPinMask = kCounted - 1;
-
-  // What an open step did, for EndStep.
+  // What an open step did, for EndStep. (What its lookups recorded for
+  // admission is kept by the admission gate, by step id.)
   struct StepState {
-    uint64_t time = 0;                       // the step's LRU / window clock
+    uint64_t time = 0;                                // the step's LRU / window clock
     std::vector<std::pair<int64_t, int64_t>> pinned;  // (slot, key), one entry per pin
-    std::unordered_map<int64_t, int64_t> inserted;  // key -> slot of keys this step inserted
-    std::vector<AdmissionUndo> admission;    // per recorded lookup, in order
-    bool advanced_clock = false;             // own_clock_ was advanced for it
-    int64_t own_clock = 0;                   // own_clock_ after the advance
-  };
-
-  // Per host row (DDR mode): owner key and LFU access count, for demotion.
-  struct HostRowMeta {
-    int64_t key = 0;
-    uint64_t mark = 0;   // == demote_epoch_: not a demotion candidate now
-    uint32_t freq = 0;   // lookups of the key (saturating), carried across tiers
-    bool held = false;
-  };
-  // The rows a DDR lookup moves, filled while the plan is applied.
-  struct Moves {
-    std::vector<int64_t> evict_slots;  // victims' slots, rows go to host rows below
-    std::vector<int64_t> evict_rows;   // host rows reserved for them
-    std::vector<int64_t> load_slots;   // slots receiving load_data
-    std::vector<float> load_data;      // rows coming back from host / SSD
+    std::unordered_map<int64_t, int64_t> inserted;    // key -> slot of keys this step inserted
   };
 
   explicit Table(const TableOptions& options);
@@ -296,119 +280,52 @@ class Table {
   // Drops one pin of `slot`; at zero frees a zombie slot, or erases the key
   // of a slot whose row was never written.
   void Unpin(int64_t slot, int64_t key);
-  // Frees a device slot (allocator, cache order, hot set).
+  // Frees a device slot (allocator, slot state, device tier orders).
   void FreeDeviceSlot(int64_t slot);
+  // Marks a hit (a device slot) and pins it for `st`: needs_init for an
+  // unwritten row, adoption of another step's provisional key.
+  void UseHit(StepState* st, int64_t slot, int64_t key, bool* needs_init);
 
   // Lookup steps (mu_ held exclusively).
   Status PrepareRows(DeviceRows* rows);
-  // Records a lookup's access; *advanced: whether it advanced own_clock_ for
-  // the step (UndoLastAccess takes both back).
-  Status RecordAccessLocked(StepState* st, int64_t n, const int64_t* keys, const KeyAccess& access,
-                            bool* advanced);
-  void UndoLastAccess(StepState* st, bool advanced);
+  // Host rows of the current row width (DDR mode), when no row is off the
+  // device.
+  Status SetRowWidth(int64_t width);
+  template <typename K>
+  Status CheckKeyRange(int64_t n, const K* keys) const;
   Status LookupHbm(StepState* st, int64_t n, const int64_t* keys, DeviceRows* rows, int64_t* slots,
                    bool* needs_init);
   Status LookupDdr(StepState* st, int64_t n, const int64_t* keys, DeviceRows* rows, int64_t* slots,
                    bool* needs_init);
-  // Marks each hit (a device slot) and pins it for `st`: needs_init for an
-  // unwritten row, adoption of another step's provisional key.
-  void UseHit(StepState* st, int64_t slot, int64_t key, bool* needs_init);
-
-  int64_t AllocateHostRow(int64_t key, uint32_t freq);
-  void ReleaseHostRow(int64_t row);
-  int64_t SampleDemotionVictim();
-  // A device slot no open step pins, under options_.cache_policy, among the
-  // non-hot slots; when every one of them is pinned, the least recently used
-  // unpinned hot slot, which leaves the hot set. Precondition: an unpinned
-  // issued slot exists.
-  int64_t DeviceVictim(uint64_t time);
-  // The least recently used unpinned slot of `cache`, or -1; pinned slots met
-  // at the LRU end are moved to the MRU end (they are in use).
-  int64_t LruUnpinned(DeviceCache* cache, uint64_t time);
-  bool Pinned(int64_t slot) const { return (slot_state_[static_cast<size_t>(slot)] & kPinMask) != 0; }
-  // Hot embedding. IsHot: whether device `slot` is in the hot set. Unhot:
-  // takes a hot slot out of the set (the caller gives it a place).
-  // UseDeviceSlot: records that the key on `slot` (device_freq_ already
-  // counts this lookup) was looked up at `time`, counting a hot hit or
-  // promoting the key when it qualifies. RefreshHot: at a step's start,
-  // refreshes the threshold and the set when `time` opens a window.
-  bool IsHot(int64_t slot) const {
-    return options_.hot_mode() && hot_flag_[static_cast<size_t>(slot)] != 0;
-  }
-  void Unhot(int64_t slot) {
-    hot_flag_[static_cast<size_t>(slot)] = 0;
-    hot_cache_.Remove(slot);
-  }
-  void UseDeviceSlot(int64_t slot, uint64_t time);
-  void RefreshHot(uint64_t time);
-  uint64_t NextRandom();
-
-  template <typename K>
-  Status CheckKeyRange(int64_t n, const K* keys) const;
-  // With admission on: sets slots[i] (found by map_) of every absent key that
-  // is not admitted to an in-call marker (see table.cc) and returns how many;
-  // scratch holds n keys. Returns 0 without admission.
-  int64_t MarkRejected(int64_t n, const int64_t* keys, int64_t* slots, int64_t* scratch);
+  // Applies a DDR lookup whose plan and SSD staging succeeded; cannot fail.
+  // Records the rows to move in swap_ (TierSwap::Transfer moves them).
+  void ApplyPlan(StepState* st, int64_t n, const int64_t* keys, int64_t* slots, bool* needs_init);
   // Erase with mu_ held.
   int64_t EraseLocked(int64_t n, const int64_t* keys);
-  // Applies a DDR lookup whose checks passed; cannot fail. SSD mode:
-  // demoted_rows_ are released (their keys are on SSD now) and ssd_rows_
-  // hold the rows of the call's SSD keys, in call order.
-  void ApplyPlan(StepState* st, int64_t n, const int64_t* keys, int64_t* slots, bool* needs_init,
-                 Moves* moves);
-  // Host rows of width w for the current row width (DDR mode), when no row
-  // is off the device.
-  Status SetRowWidth(int64_t width);
 
   const TableOptions options_;
   int64_t row_width_;
   mutable std::shared_mutex mu_;
-  // Value per key: a device slot, or (DDR mode) an encoded host row; see
-  // table.cc. Everything below is guarded by mu_.
+  // Everything below is guarded by mu_.
+  // Value per key: a device slot, or (DDR mode) where its row is off the
+  // device; see src/cpp/core/location.h.
   KeySlotMap map_;
   SlotAllocator slots_;
-  std::vector<uint32_t> slot_state_;  // per issued device slot: pins and flags
-  int64_t pinned_slots_ = 0;          // slots with at least one pin
   std::unordered_map<StepId, StepState> steps_;
-  uint64_t clock_ = 0;                // advanced by BeginStep
+  uint64_t clock_ = 0;   // advanced by BeginStep
+  TableStats stats_;     // cumulative counters only
   std::vector<int64_t> wide_keys_;     // the call's keys as int64 (exclusive calls)
   std::vector<int64_t> scratch_keys_;  // per-call scratch (exclusive calls)
   std::vector<float> scratch_rows_;
   std::vector<int64_t> fill_slots_;
-  Moves moves_;                        // reused by every DDR lookup
-  TableStats stats_;                   // cumulative counters only
-  // FAAE (null until ConfigureAdmission).
-  std::unique_ptr<KeyAdmission> admission_;
-  std::unique_ptr<bool[]> admitted_;
-  int64_t admitted_capacity_ = 0;
-  int64_t own_clock_ = 0;  // steps with training lookups, the time when callers pass none
-  // DDR mode only (empty in HBM mode).
-  DeviceCache cache_;
-  std::unique_ptr<HostTier> host_;
-  std::vector<int64_t> device_keys_;  // key held by each issued device slot
-  std::vector<uint32_t> device_freq_;  // LFU count of each device slot's key
-  std::vector<HostRowMeta> host_meta_;  // indexed by host row; size = rows ever issued
-  // SSD mode only.
-  std::unique_ptr<SsdTier> ssd_;
-  uint64_t demote_epoch_ = 0;
-  uint64_t rng_state_ = 0x9e3779b97f4a7c15ULL;
-  std::vector<int64_t> demoted_rows_;    // host rows demoted by the current call
-  std::vector<int64_t> demoted_keys_;
-  std::vector<float> demoted_data_;
-  std::vector<int64_t> ssd_keys_;        // the current call's keys on SSD
-  std::vector<float> ssd_rows_;
-  std::unique_ptr<bool[]> ssd_found_;
-  int64_t ssd_found_capacity_ = 0;
-  // Hot embedding only (empty otherwise). Every issued device slot is in
-  // exactly one of cache_ and hot_cache_.
-  DeviceCache hot_cache_;             // the hot slots, in LRU order
-  // 1 for a hot slot: a compact copy of hot_cache_.Contains, so the many
-  // membership tests (LFU sampling draws mostly hot slots) stay in cache.
-  std::vector<uint8_t> hot_flag_;
-  uint64_t hot_window_ = 0;           // current window: time / hot_refresh_steps
-  uint32_t hot_threshold_ = 2;        // access count that makes a key hot
-  std::vector<uint32_t> hot_counts_;  // RefreshHot scratch: counts of the device keys
-  std::vector<int64_t> hot_leaving_;  // RefreshHot scratch
+  // The parts (src/cpp/core/<name>.h), each with its own state.
+  std::unique_ptr<internal::SampleRng> rng_;       // shared by device_ and host_ sampling
+  std::unique_ptr<internal::SlotStates> states_;   // per device slot: pins and flags
+  std::unique_ptr<internal::DeviceTier> device_;   // DDR: slot keys, counts, orders, hot set, victims
+  std::unique_ptr<internal::HostStore> host_;      // DDR: host rows, their keys, demotion sampling
+  std::unique_ptr<internal::TierSwap> swap_;       // DDR: the rows one lookup moves
+  std::unique_ptr<SsdTier> ssd_;                   // SSD mode only
+  std::unique_ptr<internal::AdmissionGate> admission_;  // null until ConfigureAdmission
 };
 
 }  // namespace asc

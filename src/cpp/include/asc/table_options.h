@@ -71,7 +71,7 @@ struct TableOptions {
   //   access count (lookups since it was first seen, carried across tiers) at
   //   or above the hot threshold while the hot set has room. The threshold
   //   starts at 2.
-  //   Refresh: every hot_refresh_steps steps (at a step's first lookup) the
+  //   Refresh: every hot_refresh_steps steps (when a step begins) the
   //   threshold becomes the hot_vocabulary_size-th largest count among the
   //   keys on the device (at least 2), and a hot key leaves the hot set when
   //   its count is below it or it was not looked up in the last
