@@ -12,6 +12,7 @@ import tensorflow as tf
 import model_harness as mh
 from mx_rec.core.embedding import create_table, sparse_lookup
 from mx_rec.core.sparse_table import LOOKUP_RECORDS
+from mx_rec.util import graph_records
 from mx_rec.optimizers import adagrad, ftrl, gradient_descent, lazy_adam
 from mx_rec.util.initialize import init, terminate_config_initializer
 
@@ -79,7 +80,7 @@ def run_mx_rec(opt_name, batches, device_a=512, device_b=256, expansion=False, u
     e2 = sparse_lookup(ta, ph["f2"], **kw)
     e3 = sparse_lookup(tb, ph["f3"], **kw)
     loss = mh.head(e1, e2, e3, ph["label"])
-    records = tf.compat.v1.get_collection(LOOKUP_RECORDS)
+    records = graph_records.get(LOOKUP_RECORDS)
     train = tf.group(
         tf.compat.v1.train.GradientDescentOptimizer(DENSE_LR).minimize(loss),
         sparse_opt.minimize(loss))

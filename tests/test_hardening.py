@@ -288,8 +288,45 @@ def test_a_table_no_hash_optimizer_trains_is_warned_about_at_run_time():
     """A script migrated without a hash optimizer: no train op mx_rec builds
     could warn, so the table's kernel does after 10 uncommitted steps."""
     out = subprocess.run([sys.executable, "-c", UNTRAINED_SCRIPT], capture_output=True, text=True,
-                         timeout=120, check=False, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="1"))
+                         timeout=120, check=False, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "size 0" in out.stdout  # every step's new keys were taken back
     assert out.stderr.count("mx_rec table 'lonely': 10 training steps in a row ended without a "
                             "hash optimizer update") == 1, out.stderr[-2000:]
+
+
+def test_common_slips_are_clear_errors(mx):
+    table = small_table()
+    for ids in (None, {"ids": tf.constant([1], tf.int64)}):
+        with pytest.raises(TypeError, match="ids must be an int32/int64 tensor .* pass one feature"):
+            sparse_lookup(table, ids)
+    for bad in (float("nan"), [1.0, float("inf"), 0.0, 0.0]):
+        with pytest.raises(ValueError, match="default_value must be finite"):
+            small_table("d", default_value=bad)
+    with pytest.raises(TypeError, match="session must be a tf.compat.v1.Session"):
+        table.stats("sess")
+    with tf.Graph().as_default() as other, tf.compat.v1.Session(graph=other) as sess:
+        with pytest.raises(ValueError, match="runs a graph in which table 't' is not used"):
+            table.stats(sess)
+    with tf.compat.v1.Session() as sess:  # the table's graph, initializer not run
+        with pytest.raises(RuntimeError, match="not initialized in this session"):
+            table.capacity(sess)
+        with pytest.raises(TypeError, match="keys must be integers"):
+            table.read_rows([1.5], sess)
+    import mx_rec.optimizers as optimizers
+    assert optimizers.adagrad.create_hash_optimizer(0.1).name == "AdagradHash"
+
+
+def test_a_table_name_stays_taken_in_its_graph_after_reinit(tmp_path):
+    """The notebook pattern: re-running a model cell after terminate + init in
+    the same default graph must not give two tables one resource."""
+    from mx_rec.util.initialize import init
+    init()
+    small_table()
+    terminate_config_initializer()
+    init()
+    with pytest.raises(ValueError, match=r"another table named 't' is already used in this graph "
+                                         r"\(released by terminate_config_initializer"):
+        small_table()
+    with tf.Graph().as_default():
+        small_table()  # a new graph is fine

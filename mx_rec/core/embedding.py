@@ -53,7 +53,7 @@ def _as_int(name, value):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     value = int(value)
     if not -2**63 <= value < 2**63:
-        raise ValueError(f"{name} must be in [0, {_libasc.MAX_CAPACITY}], got {value}")
+        raise ValueError(f"{name} must be a 64-bit integer, got {value}")
     return value
 
 
@@ -75,7 +75,13 @@ def _check_initializer(emb_initializer):
 
 
 def _check_default_value(default_value, dim):
-    value = np.asarray(default_value, dtype=np.float32)
+    try:
+        value = np.asarray(default_value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise TypeError(f"default_value must be a number or a [dim] vector of numbers, got "
+                        f"{default_value!r}") from None
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"default_value must be finite, got {default_value!r}")
     if value.ndim == 0:
         return np.full([dim], value, np.float32)
     if value.shape != (dim,):
@@ -324,6 +330,9 @@ def _static_count(config, table, send_count):
 
 
 def _check_ids(ids):
+    if ids is None or isinstance(ids, dict):
+        raise TypeError("ids must be an int32/int64 tensor (any shape) or a FeatureSpec, got "
+                        f"{type(ids).__name__}: pass one feature, e.g. batch['user_ids']")
     if isinstance(ids, (tf.SparseTensor, tf.compat.v1.SparseTensorValue, tf.RaggedTensor)):
         raise TypeError(
             f"ids must be a dense int32/int64 tensor (any shape) or a FeatureSpec, got a "

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from mx_rec.core.sparse_table import LOOKUP_RECORDS, LookupRecord
 from mx_rec.ops import asc_ops
+from mx_rec.util import graph_records
 
 
 def build(table, keys, static_count, is_train, access=None):
@@ -67,7 +68,7 @@ def _train_rows(table, state, keys, bound, training, padded, access, default, sw
     state.last_train_read = rows
     # Keys without a row (slot -1: not admitted, or not training) take no update.
     admitted = slots >= 0 if access is not None or switchable else None
-    tf.compat.v1.add_to_collection(
+    graph_records.add(
         LOOKUP_RECORDS, LookupRecord(table=table, keys=unique, rows=rows, slots=slots,
                                      n_valid=n_valid if padded else None, admitted=admitted,
                                      fill_index=fill_index))

@@ -12,6 +12,7 @@ reaches it by name from another graph.
 """
 
 import dataclasses
+import sys
 import weakref
 from typing import Dict, Optional
 
@@ -20,11 +21,13 @@ import tensorflow as tf
 
 from mx_rec.libasc import _libasc
 from mx_rec.ops import asc_ops
+from mx_rec.util import tf_internals
 
 # Graph collection of every table variable (embedding and optimizer state).
 # Kept out of TRAINABLE_VARIABLES so dense optimizers never touch them.
 TABLE_VARIABLES = "mx_rec_table_variables"
-# Graph collection of LookupRecord (one per training lookup).
+# Per-graph list (mx_rec.util.graph_records) of LookupRecord, one per
+# training lookup.
 LOOKUP_RECORDS = "mx_rec_lookup_records"
 
 
@@ -62,6 +65,19 @@ class StateSlot:
     owner: object  # the hash optimizer that made it
 
 
+def _restore_empty(name, handle, saved_keys):
+    """The restore op of a table: empty it; warn (stderr) if it held keys."""
+    reset = asc_ops.table_reset(handle)
+    warn = tf.cond(
+        saved_keys > 0,
+        lambda: tf.print(f"mx_rec: restoring a checkpoint: table '{name}' held", saved_keys,
+                         "keys when it was saved, but sparse checkpoints are not available yet: "
+                         "the table starts empty (rows restored into its variables are not "
+                         "reachable)", output_stream=sys.stderr),
+        tf.no_op)
+    return tf.group(reset, warn)
+
+
 class GraphTable:
     """A table's TF objects in one graph: handle, variables, lookup order."""
 
@@ -85,6 +101,14 @@ class GraphTable:
                 self.tiers = asc_ops.table_locate(self.handle, tf.cast(self.keys, tf.int64))
                 self.rows = asc_ops.read(self.handle, self.variable, self.keys, True,
                                          tf.constant(table.default_value, tf.float32))
+            # Until sparse checkpoints exist, a Saver restore must not leave the
+            # table's key map out of step with the rows restored into its
+            # variables: it empties the table, and says so when the
+            # checkpoint's table held keys.
+            keys = tf.add_n([self.stats[i] for i, stat in enumerate(_libasc.STAT_NAMES)
+                             if stat in ("device_keys", "host_keys", "ssd_keys")])
+            tf_internals.add_saveable(keys, f"mx_rec/{table.name}/keys_held",
+                                      lambda saved: _restore_empty(table.name, self.handle, saved))
         self.state_slots: Dict[str, StateSlot] = {}
         # rows tensor of the latest training lookup built (lookups of a table
         # run in construction order).
@@ -133,8 +157,12 @@ class SparseTable:
             names = self._registry.setdefault(graph, {})
             other = names.get(self.name)
             if other is not None and other is not self:
+                released = " (released by terminate_config_initializer(); its ops stay in " \
+                    "the graph: build the new model in a new graph, e.g. after " \
+                    "tf.compat.v1.reset_default_graph())" if other.released else ""
                 raise ValueError(f"name: another table named '{self.name}' is already used in "
-                                 "this graph; table names must be unique within a graph")
+                                 f"this graph{released}; table names must be unique within a "
+                                 "graph")
             state = GraphTable(self, graph)
             names[self.name] = self
             self._graphs[graph] = state
@@ -198,9 +226,23 @@ class SparseTable:
         if session is None:
             raise RuntimeError(f"table '{self.name}': its state lives in a session; pass "
                                "session=... or call inside `with session.as_default():`")
-        state = self._graphs.get(session.graph) or self.in_graph(session.graph)
-        feed = None if keys is None else {state.keys: np.asarray(keys).reshape(-1)}
-        return session.run(fetch(state), feed)
+        if not hasattr(session, "graph") or not hasattr(session, "run"):
+            raise TypeError(f"session must be a tf.compat.v1.Session, got {session!r}")
+        state = self._graphs.get(session.graph)
+        if state is None:
+            raise ValueError(f"session: it runs a graph in which table '{self.name}' is not "
+                             "used; pass the session of a graph that looks the table up")
+        feed = None
+        if keys is not None:
+            keys = np.asarray(keys)
+            if keys.dtype.kind not in "iu":
+                raise TypeError(f"keys must be integers, got {keys.dtype} values")
+            feed = {state.keys: keys.reshape(-1)}
+        try:
+            return session.run(fetch(state), feed)
+        except (tf.errors.NotFoundError, tf.errors.FailedPreconditionError) as err:
+            raise RuntimeError(f"table '{self.name}' is not initialized in this session: run "
+                               "the global variables initializer first") from err
 
     def stats(self, session=None):
         """Counters (dict, _libasc.STAT_NAMES) of the table in `session` (default:

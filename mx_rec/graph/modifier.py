@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from mx_rec.core.asc.manager import start_asc_pipeline
 from mx_rec.core.sparse_table import LOOKUP_RECORDS
+from mx_rec.util import graph_records
 from mx_rec.core.asc import pending
 from mx_rec.graph import iterators, surgery
 from mx_rec.util.validation import check_int
@@ -78,7 +79,7 @@ def modify_graph_and_start_emb_cache(graph=None, prefetch=2):
                     replaced[old.ref()] = new
                 lookup.keys = new_keys
                 lookup.modified = True
-    surgery.retarget_fields(graph.get_collection(LOOKUP_RECORDS), replaced)
+    surgery.retarget_fields(graph_records.get(LOOKUP_RECORDS, graph), replaced)
     start_asc_pipeline()
     return len(lookups)
 

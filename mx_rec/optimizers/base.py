@@ -18,6 +18,7 @@ import warnings
 import tensorflow as tf
 
 from mx_rec.core.sparse_table import LOOKUP_RECORDS
+from mx_rec.util import graph_records
 from mx_rec.ops import asc_ops
 from mx_rec.util.validation import check_positive
 
@@ -103,7 +104,7 @@ class HashOptimizer:
 
     def records(self, var_list=None):
         """Training lookups of the default graph, optionally of some tables only."""
-        records = tf.compat.v1.get_collection(LOOKUP_RECORDS)
+        records = graph_records.get(LOOKUP_RECORDS)
         if var_list is None:
             return records
         names = {getattr(t, "name", None) for t in var_list}
@@ -111,7 +112,7 @@ class HashOptimizer:
 
     def update_op(self, grads_and_vars):
         """(op updating the tables' rows, [tables updated]); commits nothing."""
-        by_rows = {r.rows.ref(): r for r in tf.compat.v1.get_collection(LOOKUP_RECORDS)}
+        by_rows = {r.rows.ref(): r for r in graph_records.get(LOOKUP_RECORDS)}
         per_table = collections.OrderedDict()
         for grad, rows in grads_and_vars:
             if grad is None:
@@ -174,7 +175,7 @@ def warn_unupdated(loss, updated_records):
     rows stay frozen and the keys their lookups insert are taken back after
     every step."""
     updated = {id(r) for r in updated_records}
-    others = [r for r in tf.compat.v1.get_collection(LOOKUP_RECORDS) if id(r) not in updated]
+    others = [r for r in graph_records.get(LOOKUP_RECORDS) if id(r) not in updated]
     if not others:
         return
     grads = tf.gradients(loss, [r.rows for r in others])

@@ -25,14 +25,16 @@ class Config:
     # Every table created since init(), in creation order.
     tables: List[object] = dataclasses.field(default_factory=list)
     # graph -> {table name: SparseTable} of the tables used in that graph
-    # (names are unique per graph; graphs may be freed).
+    # (names are unique per graph, also across init(): a graph's table ops
+    # keep their names; graphs may be freed).
     graph_tables: "weakref.WeakKeyDictionary" = dataclasses.field(
-        default_factory=weakref.WeakKeyDictionary)
+        default_factory=lambda: _GRAPH_TABLES)
     # FeatureSpec name -> table of every FeatureSpec-mode lookup (start_asc_pipeline).
     looked_up_features: Dict[str, object] = dataclasses.field(default_factory=dict)
 
 
 _config: Optional[Config] = None
+_GRAPH_TABLES = weakref.WeakKeyDictionary()
 
 
 def init(use_dynamic=True, use_dynamic_expansion=False, train_steps=None, eval_steps=None,
@@ -76,8 +78,9 @@ def is_initialized() -> bool:
 
 
 def tables_in_graph(graph):
-    """{name: SparseTable} of the tables used in `graph` since init()."""
-    return dict(get_config().graph_tables.get(graph, {}))
+    """{name: SparseTable} of the tables used in `graph` and not released."""
+    return {name: table for name, table in get_config().graph_tables.get(graph, {}).items()
+            if not table.released}
 
 
 def terminate_config_initializer():

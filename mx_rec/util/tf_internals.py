@@ -12,6 +12,7 @@ deep inside a graph rewrite.
 import tensorflow as tf
 from tensorflow.python.data.ops import dataset_ops
 from tensorflow.python.framework import function
+from tensorflow.python.training.saving import saveable_object
 
 # TensorFlow releases whose internals below were checked (tests run on them).
 SUPPORTED_TF = ("2.15.",)
@@ -56,3 +57,22 @@ def variant_tensor(dataset):
 
 # Graph-mode function decorator (tf.function makes eager-style functions).
 Defun = function.Defun
+
+
+class _Saveable(saveable_object.SaveableObject):
+    def __init__(self, tensor, name, restore_fn):
+        spec = saveable_object.SaveSpec(tensor, "", name)
+        super().__init__(tensor, [spec], name)
+        self._restore_fn = restore_fn
+
+    def restore(self, restored_tensors, restored_shapes):
+        del restored_shapes
+        return self._restore_fn(restored_tensors[0])
+
+
+def add_saveable(tensor, name, restore_fn):
+    """Adds to the graph's SAVEABLE_OBJECTS (what a default tf.compat.v1.train.
+    Saver saves) an entry saving `tensor` under `name`; restoring it runs the
+    op restore_fn(restored tensor) returns."""
+    tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.SAVEABLE_OBJECTS,
+                                   _Saveable(tensor, name, restore_fn))

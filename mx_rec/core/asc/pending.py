@@ -12,9 +12,9 @@ import weakref
 import tensorflow as tf
 
 from mx_rec.core.asc.key_batch import KeyBatch
-from mx_rec.util import initialize
+from mx_rec.util import graph_records, initialize
 
-# Graph collection of PendingLookup objects.
+# Per-graph list (mx_rec.util.graph_records) of PendingLookup objects.
 PENDING_LOOKUPS = "mx_rec_pending_lookups"
 
 # graph -> the init() configuration its lookups were recorded under, so the
@@ -32,12 +32,12 @@ class PendingLookup:
 
 
 def record(ids, keys, name):
-    ids.graph.add_to_collection(PENDING_LOOKUPS, PendingLookup(ids, keys, name))
+    graph_records.add(PENDING_LOOKUPS, PendingLookup(ids, keys, name), ids.graph)
     _GRAPHS[ids.graph] = initialize.get_config()
 
 
 def pending(graph):
-    return [p for p in graph.get_collection(PENDING_LOOKUPS) if not p.modified]
+    return [p for p in graph_records.get(PENDING_LOOKUPS, graph) if not p.modified]
 
 
 def graphs_with_pending():

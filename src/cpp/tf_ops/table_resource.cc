@@ -88,7 +88,9 @@ void TableResource::NoteStepEnd(bool committed) {
     return;
   }
   if (++uncommitted_streak_ >= kWarnUncommitted && !warned_.exchange(true)) {
-    LOG(WARNING) << "mx_rec table '" << options_.name << "': " << kWarnUncommitted
+    // ERROR, not WARNING: the table silently trains nothing, and scripts
+    // commonly hide warnings (TF_CPP_MIN_LOG_LEVEL=2).
+    LOG(ERROR) << "mx_rec table '" << options_.name << "': " << kWarnUncommitted
                  << " training steps in a row ended without a hash optimizer update of the "
                     "table (AscCommitStep), so the keys they inserted were taken back. Train "
                     "the table with an mx_rec hash optimizer (mx_rec.optimizers), or look it "

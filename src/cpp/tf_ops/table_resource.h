@@ -65,8 +65,8 @@ class TableResource : public tensorflow::ResourceBase {
   // table this resource makes. Different thresholds than before: error.
   tensorflow::Status ConfigureAdmission(const asc::AdmissionOptions& options);
 
-  // Called as each step with training lookups of the table ends. Logs a
-  // warning, once, after kWarnUncommitted steps in a row ended without a
+  // Called as each step with training lookups of the table ends. Logs an
+  // error, once, after kWarnUncommitted steps in a row ended without a
   // commit: a table trained by no hash optimizer (its new keys are taken
   // back after every step), which no other signal would reveal.
   void NoteStepEnd(bool committed);
