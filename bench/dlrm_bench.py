@@ -34,6 +34,12 @@ The dense part (bottom MLP 13-64-16, dot interaction, top MLP 256-64-1,
 sigmoid cross-entropy) is trained by tf.compat.v1.train.AdagradOptimizer in
 every system.
 
+mx_rec tables are session-owned (since 45d4e14): their counters (device hit
+rate) are read with table.stats(sess) in the worker's session. Each mx_rec
+worker imports the mx_rec of the checkout this file lives in (put first on
+sys.path) and names it in its note ("mx_rec from ..."), so the bench of
+another checkout (PYTHONPATH=that checkout) measures that checkout.
+
 The first --warmup steps ("cold": the tables are empty and insert many keys)
 are timed separately from the following --steps ("warm"); the headline rate is
 the warm one. After the timed steps a few steps are traced
@@ -276,8 +282,12 @@ def _build(tf, system, args, vocabs, cols, dense_x, labels, tmp, batch=None, spe
         train_op = minimize(loss, dense_opt, hash_opt, var_list=dense_vars)
         note = "mx_rec.optimizers.minimize (one backward pass)"
 
-    def stats_fn():
-        return [t.stats() for t in tables]
+    def stats_fn(sess):
+        # A table's state belongs to the session running it.
+        return [t.stats(sess) for t in tables]
+    import mx_rec
+    # Which checkout the worker runs (the repo's own, not another editable install).
+    note += "; mx_rec from %s" % os.path.dirname(os.path.dirname(os.path.abspath(mx_rec.__file__)))
     return train_op, loss, stats_fn, note
 
 
@@ -395,7 +405,7 @@ def run_system(system, args):
         gc.disable()
         for s in range(timed_end):
             if s == args.warmup and stats_fn:
-                stats_at["warm0"] = stats_fn()
+                stats_at["warm0"] = stats_fn(sess)
             f = feed(s)
             c = time.process_time()
             t = time.perf_counter()
@@ -407,7 +417,7 @@ def run_system(system, args):
         gc.enable()
         done = s + 1
         if stats_fn:
-            stats_at["warm1"] = stats_fn()
+            stats_at["warm1"] = stats_fn(sess)
         # Traced steps (after timing): op-level cost by op type.
         trace = None
         if args.trace_steps and done == timed_end:

@@ -93,12 +93,12 @@ def run_config(tf, args, ids, labels, hot_fraction, refresh_steps):
 
             for s in range(args.warmup):
                 step(s)
-            before = [t.stats() for t in tables]
+            before = [t.stats(sess) for t in tables]  # state belongs to the session
             wall, cpu = time.perf_counter(), time.process_time()
             for s in range(args.warmup, args.warmup + args.steps):
                 last_loss = step(s)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            after = [t.stats() for t in tables]
+            after = [t.stats(sess) for t in tables]
         terminate_config_initializer()
 
     def delta(name):

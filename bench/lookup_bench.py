@@ -9,11 +9,18 @@ exactly the same sequence of unique-key batches, fed through the same int64
 placeholder of a tf.compat.v1 Session.
 
 Systems (what one timed step does for a batch of unique keys):
-  mx_rec          asc_ops.find_or_insert(table, keys) -> slots, is_new, capacity
-                  (libasc key->slot map; the rows live in a TF variable)
-  mx_rec+gather   the same, then asc_ops.ensure_rows(variable, capacity) and
-                  tf.gather of the [n, dim] float32 rows by slot: the full
-                  lookup a model does (rows live in a TF variable, not libasc)
+  mx_rec          a training lookup through mx_rec's TF ops, one session.run:
+                  AscLookup (key -> slot, inserting new keys) + AscFill of the
+                  new keys' rows only (zeros) + AscCommitStep (without the
+                  commit a step's new keys are taken back at step end); the
+                  table is an mx_rec table (create_table, HBM mode, dynamic
+                  expansion), state owned by the session, rows in its variable.
+                  Until 45d4e14 this row measured the removed AscFindOrInsert
+                  (key -> slot only, no rows written, no step).
+  mx_rec+rows     the same, but AscFill gets every key's slot and returns every
+                  key's row ([n, dim], reduced to one fetched scalar): the
+                  whole training lookup. Until 45d4e14 this row was
+                  `mx_rec+gather`: AscFindOrInsert + AscEnsureRows + tf.gather.
   tfra            TFRA 0.7.2 dynamic_embedding.CuckooHashTable (CPU):
                   lookup(keys, return_exists=True), then insert() of the missing
                   keys with their default rows
@@ -50,10 +57,10 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ALL_SYSTEMS = ["mx_rec", "mx_rec+gather", "tfra", "dense", "mutable"]
+ALL_SYSTEMS = ["mx_rec", "mx_rec+rows", "tfra", "dense", "mutable"]
 LABELS = {
-    "mx_rec": "mx_rec libasc `find_or_insert`",
-    "mx_rec+gather": "mx_rec libasc `find_or_insert` + row gather",
+    "mx_rec": "mx_rec training lookup, new keys' rows written (slots out)",
+    "mx_rec+rows": "mx_rec training lookup, every key's row out",
     "tfra": "TFRA 0.7.2 CuckooHashTable (CPU)",
     "dense": "tf DenseHashTable",
     "mutable": "tf MutableHashTable",
@@ -189,37 +196,8 @@ def _import_asc():
 def _build(tf, system, args, keys):
     """Return (fetch_new_count, extra_fetches, size_fn, init_ops, api_note)."""
     dim = args.dim
-    if system in ("mx_rec", "mx_rec+gather"):
-        _libasc, asc_ops = _import_asc()
-        slots, is_new, _capacity = asc_ops.find_or_insert("bench", keys)
-        n_new = tf.reduce_sum(tf.cast(is_new, tf.int64))
-        extra, init = [], []
-        if system == "mx_rec+gather":
-            # The full lookup a model does: the rows live in a float32
-            # [capacity, dim] resource variable that grows in place to the
-            # table's capacity (dynamic expansion), then rows are gathered by
-            # slot. Starts at one row so that RSS growth counts every row.
-            var = tf.compat.v1.Variable(
-                tf.zeros([1, dim]), shape=tf.TensorShape([None, dim]),
-                use_resource=True, name="emb")
-            grow = asc_ops.ensure_rows(var, _capacity)
-            with tf.control_dependencies([grow]):
-                vals = tf.gather(var, slots)
-            extra = [tf.reduce_sum(vals[:, 0])]
-            init = [var.initializer]
-        def size_fn(_sess):
-            # The table is created on first use, after the RSS baseline, so
-            # that its initial allocation (device_capacity) is counted.
-            if "bench" not in created:
-                _libasc.create_table(name="bench", key_type="int64", dim=dim,
-                                     device_capacity=1 << 20,
-                                     dynamic_expansion=True)
-                created.add("bench")
-                return 0
-            return int(_libasc.table_size("bench"))
-        created = set()
-        return (n_new, extra, size_fn, init,
-                "`find_or_insert`" + (" + `tf.gather`" if init else ""))
+    if system in ("mx_rec", "mx_rec+rows"):
+        return _build_mx_rec(tf, system, dim, keys)
 
     zeros = tf.zeros([dim], tf.float32)
     if system == "tfra":
@@ -257,6 +235,73 @@ def _build(tf, system, args, keys):
         n_new = tf.size(missing_keys, out_type=tf.int64)
     size_t = table.size()
     return n_new, [], lambda sess: int(sess.run(size_t)), [], api
+
+
+def _build_mx_rec(tf, system, dim, keys):
+    """A training lookup of mx_rec through its TF ops, as one session.run.
+
+    The table is an mx_rec table (create_table, HBM mode, dynamic expansion,
+    1<<20 device rows to start, like the removed name-registry table of the
+    old bench): a TF resource owned by this session plus its [capacity, dim]
+    float32 row variable. One step is what a training sparse_lookup runs for
+    one table, minus the dedup (the keys are unique already) and the
+    initializer (new rows are zeros, as for the peers):
+      AscLookup      key -> slot (inserting new keys), slots pinned for the
+                     step; fill_index = positions of keys whose row is unwritten
+      AscFill        writes the new keys' rows (zeros) into the variable
+      AscCommitStep  keeps the step's new keys (a step that ends without it
+                     takes them back)
+    mx_rec:       AscFill gets only the new keys' slots, so a step returns
+                  slots (no rows of existing keys are read): the nearest
+                  equivalent of the removed AscFindOrInsert, plus writing the
+                  new rows, which AscFindOrInsert left to other ops.
+    mx_rec+rows:  AscFill gets every key's slot and returns every key's row
+                  ([n, dim]): the whole training lookup (what the old
+                  `mx_rec+gather` row built from AscFindOrInsert +
+                  AscEnsureRows + tf.gather).
+    """
+    _import_asc()
+    # pylint: disable=import-outside-toplevel
+    from mx_rec.core.embedding import create_table
+    from mx_rec.ops import asc_ops
+    from mx_rec.util.initialize import init
+    init(use_dynamic=True, use_dynamic_expansion=True)
+    table = create_table(tf.int64, dim, "bench", tf.compat.v1.zeros_initializer(),
+                         device_vocabulary_size=1 << 20)
+    handle, var = table.handle, table.variable
+    n = tf.size(keys)
+    slots, fill_index = asc_ops.lookup(
+        handle, var, keys, n, tf.zeros([0], tf.int32), tf.constant(-1, tf.int64),
+        tf.constant(True), name="lookup")
+    n_new = tf.size(fill_index, out_type=tf.int64)
+    initial = tf.zeros(tf.stack([n_new, dim]))
+    default = tf.zeros([dim], tf.float32)
+    if system == "mx_rec":
+        # Only the new keys' slots: their rows are written, nothing is read back.
+        rows = asc_ops.fill(handle, var, tf.gather(slots, fill_index),
+                            tf.range(n_new), initial, default, name="fill")
+        extra = []
+    else:
+        rows = asc_ops.fill(handle, var, slots, fill_index, initial, default, name="fill")
+        extra = [tf.reduce_sum(rows[:, 0])]
+    with tf.control_dependencies([rows]):
+        commit = asc_ops.commit_step([handle], name="commit")
+    with tf.control_dependencies([commit]):
+        n_new = tf.identity(n_new)
+        extra = [tf.identity(e) for e in extra]
+    created = set()
+
+    def size_fn(sess):
+        # The table's state (key map and row variable) is made by the
+        # initializer, after the RSS baseline, so that its initial
+        # allocation (1<<20 rows) is counted.
+        if not created:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            created.add(True)
+        return int(table.size(sess))
+    api = ("`AscLookup` + `AscFill`(new keys) + `AscCommitStep`" if system == "mx_rec"
+           else "`AscLookup` + `AscFill`(all keys: rows) + `AscCommitStep`")
+    return n_new, extra, size_fn, [], api
 
 
 def _lookup_with_default(tf, table, keys, default_row):
@@ -315,7 +360,7 @@ def run_system(system, args):
         sess.run(init)
     if system.startswith("mx_rec"):
         rss0 = _rss()
-        size0 = size_fn(sess)                  # creates the libasc table
+        size0 = size_fn(sess)                  # initialises the mx_rec table (key map + rows)
     else:
         size_fn(sess)                          # creates the table resource
         rss0 = _rss()

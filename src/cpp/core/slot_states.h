@@ -48,6 +48,9 @@ class SlotStates {
 
   // ---- pins (slot in [0, capacity()) everywhere) ----
   bool Pinned(int64_t slot) const { return (word(slot) & kPinMask) != 0; }
+  // Starts loading the slot's state into the cache (a batch's slots are
+  // scattered over the array: prefetching them first hides the misses).
+  void Prefetch(int64_t slot) const { __builtin_prefetch(&words_[static_cast<size_t>(slot)], 1); }
   // Slots with at least one pin.
   int64_t pinned_slots() const { return pinned_slots_; }
   void Pin(int64_t slot) {
@@ -97,6 +100,10 @@ class SlotStates {
     return true;
   }
   void ClearCount(int64_t slot) { word(slot) &= ~kCounted; }
+  // The same mark for any slot (pinned or not), for membership tests within
+  // one call: Mark a set, test others with Marked, ClearCount each marked one.
+  void Mark(int64_t slot) { word(slot) |= kCounted; }
+  bool Marked(int64_t slot) const { return (word(slot) & kCounted) != 0; }
 
   // Heap bytes held.
   int64_t memory_bytes() const { return static_cast<int64_t>(words_.capacity() * sizeof(uint32_t)); }

@@ -154,6 +154,11 @@ Table::StepId Table::BeginStep() {
   return id;
 }
 
+bool Table::StepState::Inserted(int64_t slot) {
+  for (; indexed < inserted.size(); ++indexed) inserted_slots.insert(inserted[indexed].first);
+  return inserted_slots.count(slot) != 0;
+}
+
 Table::StepState* Table::FindStep(StepId step) {
   auto it = steps_.find(step);
   return it == steps_.end() ? nullptr : &it->second;
@@ -195,19 +200,24 @@ void Table::EndStep(StepId step, bool commit) {
   StepState st = std::move(it->second);
   steps_.erase(it);
   if (admission_ != nullptr) admission_->EndStep(step, commit);
-  for (const auto& [key, slot] : st.inserted) {
-    int64_t location;
-    map_.FindBatch(1, &key, &location);
+  const size_t n = st.inserted.size();
+  std::vector<int64_t> keys(n), locations(n), erase;
+  for (size_t i = 0; i < n; ++i) keys[i] = st.inserted[i].second;
+  map_.FindBatch(static_cast<int64_t>(n), keys.data(), locations.data());
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t slot = st.inserted[i].first;
     // Erased meanwhile (and maybe inserted again by another step elsewhere).
-    if (location != slot) continue;
-    if (!states_->Provisional(location)) continue;  // another step used it: it stays
+    if (locations[i] != slot) continue;
+    if (!states_->Provisional(slot)) continue;  // another step used it: it stays
     if (commit) {
-      states_->Adopt(location);
+      states_->Adopt(slot);
     } else {
-      const int64_t k = key;
-      EraseLocked(1, &k);
-      ++stats_.rolled_back_keys;
+      erase.push_back(keys[i]);
     }
+  }
+  if (!erase.empty()) {
+    EraseLocked(static_cast<int64_t>(erase.size()), erase.data());
+    stats_.rolled_back_keys += static_cast<int64_t>(erase.size());
   }
   for (const auto& [slot, key] : st.pinned) Unpin(slot, key);
 }
@@ -338,7 +348,7 @@ void Table::UseHit(StepState* st, int64_t slot, int64_t key, bool* needs_init) {
   *needs_init = states.Uninit(slot);
   // Another open step's new key, now used by this one: it stays even if the
   // step that inserted it fails.
-  if (states.Provisional(slot) && st->inserted.count(key) == 0) states.Adopt(slot);
+  if (states.Provisional(slot) && !st->Inserted(slot)) states.Adopt(slot);
   states.Pin(slot);
   st->pinned.emplace_back(slot, key);
 }
@@ -387,6 +397,10 @@ Status Table::LookupHbm(StepState* st, int64_t n, const int64_t* keys, DeviceRow
       states_->Grow(grown);
     }
   }
+  st->pinned.reserve(st->pinned.size() + static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    if (slots[i] >= 0) states_->Prefetch(slots[i]);
+  }
   int64_t next_missing = 0;
   for (int64_t i = 0; i < n; ++i) {
     if (slots[i] == KeySlotMap::kNoSlot) {
@@ -394,7 +408,7 @@ Status Table::LookupHbm(StepState* st, int64_t n, const int64_t* keys, DeviceRow
       slots[i] = slot;
       missing_slots[next_missing++] = slot;
       states_->AssignNewKey(slot);
-      st->inserted.emplace(keys[i], slot);
+      st->inserted.emplace_back(slot, keys[i]);
       needs_init[i] = true;
       Pin(st, slot, keys[i]);
     } else if (slots[i] == kRejected) {
@@ -486,6 +500,7 @@ void Table::ApplyPlan(StepState* st, int64_t n, const int64_t* keys, int64_t* sl
     swap_->ClearDemoted();
   }
   // Pin this call's hits first, so no key of the call can pick one as victim.
+  st->pinned.reserve(st->pinned.size() + static_cast<size_t>(n));
   int64_t hits = 0;
   for (int64_t i = 0; i < n; ++i) {
     if (IsDeviceSlot(slots[i])) {
@@ -545,7 +560,7 @@ void Table::ApplyPlan(StepState* st, int64_t n, const int64_t* keys, int64_t* sl
     needs_init[i] = is_new;
     if (is_new) {
       states_->AssignNewKey(slot);
-      st->inserted.emplace(keys[i], slot);
+      st->inserted.emplace_back(slot, keys[i]);
     } else {
       states_->AssignMovedKey(slot);
     }
@@ -589,20 +604,27 @@ Status Table::Fill(StepId step, int64_t n, const int64_t* slots, const float* em
     fill_slots_.push_back(slot);
     scratch_rows_.insert(scratch_rows_.end(), embedding + i * dim, embedding + (i + 1) * dim);
   }
+  // Only the step's own slots: another step's may be reassigned once it ends.
+  // Slots it inserted are its own (marked, no allocation); an unwritten slot
+  // it found (another step's new key) must be among its pins: a rare case
+  // worth a scan.
   if (!fill_slots_.empty()) {
-    // Only the step's own slots: another step's may be reassigned once it ends.
-    std::unordered_map<int64_t, bool> mine;
-    for (int64_t slot : fill_slots_) mine.emplace(slot, false);
-    for (const auto& pinned : st->pinned) {
-      auto it = mine.find(pinned.first);
-      if (it != mine.end()) it->second = true;
-    }
-    for (const auto& [slot, found] : mine) {
-      if (!found) {
-        return Status::FailedPrecondition("fill of table '" + name() + "': slot " +
-                                          std::to_string(slot) + " is not in use by step " +
-                                          std::to_string(step));
+    for (const auto& entry : st->inserted) states_->Mark(entry.first);
+    int64_t stranger = -1;
+    for (int64_t slot : fill_slots_) {
+      if (states_->Marked(slot)) continue;
+      const bool pinned = std::any_of(st->pinned.begin(), st->pinned.end(),
+                                      [slot](const auto& pin) { return pin.first == slot; });
+      if (!pinned) {
+        stranger = slot;
+        break;
       }
+    }
+    for (const auto& entry : st->inserted) states_->ClearCount(entry.first);
+    if (stranger >= 0) {
+      return Status::FailedPrecondition("fill of table '" + name() + "': slot " +
+                                        std::to_string(stranger) + " is not in use by step " +
+                                        std::to_string(step));
     }
   }
   ASC_RETURN_IF_ERROR(rows->Initialize(static_cast<int64_t>(fill_slots_.size()),

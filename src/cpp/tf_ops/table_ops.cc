@@ -37,9 +37,8 @@ resource manager on first run; `options` is asc::TableOptions::Serialize().
 class AscTableHandleOp : public OpKernel {
  public:
   explicit AscTableHandleOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    std::string text;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("options", &text));
-    OP_REQUIRES_OK(ctx, ToTfStatus(asc::TableOptions::Parse(text, &options_)));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("options", &text_));
+    OP_REQUIRES_OK(ctx, ToTfStatus(asc::TableOptions::Parse(text_, &options_)));
     OP_REQUIRES_OK(ctx, ToTfStatus(options_.Validate()));
   }
 
@@ -49,11 +48,11 @@ class AscTableHandleOp : public OpKernel {
     TableResource* table = nullptr;
     OP_REQUIRES_OK(ctx, cinfo.resource_manager()->LookupOrCreate<TableResource>(
                             cinfo.container(), cinfo.name(), &table, [this](TableResource** out) {
-                              *out = new TableResource(options_);
+                              *out = new TableResource(options_, text_);
                               return OkStatus();
                             }));
     core::ScopedUnref unref(table);
-    OP_REQUIRES(ctx, table->options().Serialize() == options_.Serialize(),
+    OP_REQUIRES(ctx, table->options_text() == text_,
                 errors::AlreadyExists("another mx_rec table named '", cinfo.name(),
                                       "' with different options exists in this session"));
     Tensor* out = nullptr;
@@ -64,6 +63,7 @@ class AscTableHandleOp : public OpKernel {
 
  private:
   asc::TableOptions options_;
+  std::string text_;  // the attr: options_ serialised
 };
 
 REGISTER_KERNEL_BUILDER(Name("AscTableHandle").Device(DEVICE_CPU), AscTableHandleOp);

@@ -43,10 +43,13 @@ struct StateBlock {
 
 class TableResource : public tensorflow::ResourceBase {
  public:
-  explicit TableResource(const asc::TableOptions& options) : options_(options) {}
+  // options and their text (TableOptions::Serialize), kept to compare cheaply.
+  TableResource(const asc::TableOptions& options, std::string text)
+      : options_(options), text_(std::move(text)) {}
 
   std::string DebugString() const override;
   const asc::TableOptions& options() const { return options_; }
+  const std::string& options_text() const { return text_; }
 
   // The libasc table, created on first use (registered for introspection).
   tensorflow::Status Core(std::shared_ptr<asc::Table>* out);
@@ -76,6 +79,7 @@ class TableResource : public tensorflow::ResourceBase {
   tensorflow::Status CreateLocked() TF_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const asc::TableOptions options_;
+  const std::string text_;
   tensorflow::mutex mu_;
   std::shared_ptr<asc::Table> core_ TF_GUARDED_BY(mu_);
   std::vector<StateBlock> states_ TF_GUARDED_BY(mu_);

@@ -53,6 +53,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -269,7 +270,12 @@ class Table {
   struct StepState {
     uint64_t time = 0;                                // the step's LRU / window clock
     std::vector<std::pair<int64_t, int64_t>> pinned;  // (slot, key), one entry per pin
-    std::unordered_map<int64_t, int64_t> inserted;    // key -> slot of keys this step inserted
+    std::vector<std::pair<int64_t, int64_t>> inserted;  // (slot, key) of keys it inserted
+    // Slots of `inserted`, built on first need (a provisional hit or a Fill):
+    // most steps never ask.
+    std::unordered_set<int64_t> inserted_slots;
+    size_t indexed = 0;  // entries of `inserted` already in inserted_slots
+    bool Inserted(int64_t slot);
   };
 
   explicit Table(const TableOptions& options);
