@@ -13,5 +13,5 @@ cmake -S . -B build-bench -DASC_BUILD_BENCH=ON -DASC_BUILD_TESTS=OFF -DASC_BUILD
 cmake --build build-bench -j2 --target key_map_bench
 echo "== key map: KeySlotMap vs absl::flat_hash_map =="
 ./build-bench/key_map_bench
-echo "== find-or-insert through TF ops: mx_rec vs TFRA vs tf.lookup =="
+echo "== unique-key find-or-insert through TF ops (mx_rec: a training lookup, AscLookup + AscFill + AscCommitStep) vs TFRA vs tf.lookup =="
 TF_CPP_MIN_LOG_LEVEL=2 python3 bench/lookup_bench.py "$@"
