@@ -17,7 +17,7 @@ from mx_rec.libasc import _libasc
 from mx_rec.optimizers import adagrad
 from table_scenarios import DIM, table_kwargs
 
-TRIGGERS = ("missing_feed", "uninitialized_variable", "error_between_lookup_and_fill",
+TRIGGERS = ("missing_feed", "missing_feed_only_in_loss", "uninitialized_variable", "error_between_lookup_and_fill",
             "error_after_lookup", "full_tier", "ssd_write_error")
 UNIVERSE = 90
 
@@ -50,8 +50,10 @@ class FaultyModel:
         w = tf.compat.v1.get_variable("w", initializer=tf.constant(np.linspace(
             -1.0, 1.0, DIM).astype(np.float32)))
         logits = tf.reduce_sum(emb * w, axis=1)
+        # `offset` feeds the loss value only: the gradients never need it.
+        self.offset = tf.compat.v1.placeholder(tf.float32, [], name="offset")
         self.loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-            labels=self.label, logits=logits))
+            labels=self.label, logits=logits)) + self.offset
         optimizer = adagrad.create_hash_optimizer(0.3)
         self.train = optimizer.minimize(self.loss)
         # A second train op reading a variable nobody initialises.
@@ -62,7 +64,7 @@ class FaultyModel:
 
     def feed(self, ids, **flags):
         ids = np.asarray(ids, np.int64)
-        feed = {self.ids: ids, self.label: (ids % 3 == 0).astype(np.float32)}
+        feed = {self.ids: ids, self.label: (ids % 3 == 0).astype(np.float32), self.offset: 0.0}
         feed.update({getattr(self, k): v for k, v in flags.items()})
         return feed
 
@@ -73,6 +75,8 @@ class FaultyModel:
         fetch, feed = self.train, self.feed(ids)
         if trigger == "missing_feed":
             del feed[self.label]
+        elif trigger == "missing_feed_only_in_loss":
+            del feed[self.offset]
         elif trigger == "uninitialized_variable":
             fetch = self.train_uninitialized
         elif trigger == "error_between_lookup_and_fill":

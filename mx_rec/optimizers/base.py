@@ -82,12 +82,16 @@ class HashOptimizer:
             pairs.append((grad, record.rows))
         return pairs
 
-    def apply_gradients(self, grads_and_vars, global_step=None, name=None):
+    def apply_gradients(self, grads_and_vars, global_step=None, name=None, loss=None):
         """Applies [(grad, rows)] from compute_gradients(); returns the train op.
 
         The op ends by committing the step's lookups of the updated tables.
+        With `loss`, nothing is updated or committed before the loss value is
+        computed: a step whose loss fails (e.g. a feed only the loss value
+        needs is missing) changes no table.
         """
-        with tf.compat.v1.name_scope(name, default_name=self._name):
+        with tf.compat.v1.name_scope(name, default_name=self._name), \
+                tf.control_dependencies([] if loss is None else [loss]):
             train_op, tables = self.update_op(grads_and_vars)
             if global_step is not None:
                 with tf.control_dependencies([train_op]):
@@ -98,7 +102,7 @@ class HashOptimizer:
         """compute_gradients + apply_gradients; no-op when loss uses no table."""
         pairs = self.compute_gradients(loss, var_list)
         warn_unupdated(loss, self.records(var_list))
-        return self.apply_gradients(pairs, global_step=global_step, name=name)
+        return self.apply_gradients(pairs, global_step=global_step, name=name, loss=loss)
 
     # ---- internals -------------------------------------------------------------------
 

@@ -46,7 +46,9 @@ def minimize(loss, dense_optimizer, hash_optimizer, global_step=None, var_list=N
     dense_pairs = [(g, v) for g, v in zip(grads[:len(dense_vars)], dense_vars) if g is not None]
     sparse_pairs = hash_optimizer.gradient_pairs(records, grads[len(dense_vars):])
     warn_unupdated(loss, records)
-    with tf.compat.v1.name_scope(name, default_name="minimize"):
+    # No update before the loss value exists: a step whose loss fails (a feed
+    # only the loss value needs, say) changes nothing.
+    with tf.compat.v1.name_scope(name, default_name="minimize"), tf.control_dependencies([loss]):
         update, tables = hash_optimizer.update_op(sparse_pairs)
         updates = [update]
         if dense_pairs:
