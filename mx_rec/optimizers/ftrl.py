@@ -1,29 +1,22 @@
 """Sparse FTRL-Proximal (same rule as tf.compat.v1.train.FtrlOptimizer's sparse path)."""
 
-import math
-import numbers
-
 import tensorflow as tf
 
 from mx_rec.optimizers.base import HashOptimizer
+from mx_rec.util.validation import check_real
 
 
 class FtrlHashOptimizer(HashOptimizer):
     def __init__(self, learning_rate, learning_rate_power, initial_accumulator_value,
                  l1_regularization_strength, l2_regularization_strength, name):
         super().__init__(learning_rate, name)
-        for arg, value, sign in (("learning_rate_power", learning_rate_power, -1),
-                                 ("initial_accumulator_value", initial_accumulator_value, 1),
-                                 ("l1_regularization_strength", l1_regularization_strength, 1),
-                                 ("l2_regularization_strength", l2_regularization_strength, 1)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
-                    not math.isfinite(value) or value * sign < 0:
-                raise ValueError(f"{arg} must be a finite number {'<=' if sign < 0 else '>='} 0, "
-                                 f"got {value!r}")
-        self._lr_power = float(learning_rate_power)
-        self._initial_accumulator_value = float(initial_accumulator_value)
-        self._l1 = float(l1_regularization_strength)
-        self._l2 = float(l2_regularization_strength)
+        self._lr_power = check_real("learning_rate_power", learning_rate_power,
+                                    lambda v: v <= 0, "a finite number <= 0")
+        self._initial_accumulator_value, self._l1, self._l2 = (
+            check_real(arg, value, lambda v: v >= 0, "a finite number >= 0")
+            for arg, value in (("initial_accumulator_value", initial_accumulator_value),
+                               ("l1_regularization_strength", l1_regularization_strength),
+                               ("l2_regularization_strength", l2_regularization_strength)))
 
     def state_specs(self):
         return [("accumulator", self._initial_accumulator_value), ("linear", 0.0)]

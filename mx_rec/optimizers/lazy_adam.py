@@ -10,17 +10,14 @@ import weakref
 import tensorflow as tf
 
 from mx_rec.optimizers.base import HashOptimizer
-from mx_rec.util.validation import check_positive
+from mx_rec.util.validation import check_positive, check_real
 
 
 class LazyAdamHashOptimizer(HashOptimizer):
     def __init__(self, learning_rate, beta1, beta2, epsilon, name):
         super().__init__(learning_rate, name)
-        for arg, value in (("beta1", beta1), ("beta2", beta2)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                    not 0.0 <= value < 1.0:
-                raise ValueError(f"{arg} must be in [0, 1), got {value!r}")
-        self._beta1, self._beta2 = float(beta1), float(beta2)
+        self._beta1, self._beta2 = (check_real(arg, value, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
+                                    for arg, value in (("beta1", beta1), ("beta2", beta2)))
         self._epsilon = check_positive("epsilon", epsilon)
         self._powers = weakref.WeakKeyDictionary()  # graph -> (beta1_power, beta2_power)
 

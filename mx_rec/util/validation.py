@@ -23,12 +23,19 @@ def check_bool(name, value):
     return value
 
 
+def check_real(name, value, ok, requirement):
+    """value as float if it is a finite real number (Python or numpy, not a
+    bool) for which ok(value) holds; else ValueError "<name> must be
+    <requirement>, got <value>"."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not math.isfinite(float(value)) or not ok(float(value)):
+        raise ValueError(f"{name} must be {requirement}, got {value!r}")
+    return float(value)
+
+
 def check_positive(name, value, allow_tensor=False):
     """A finite real number > 0 (Python or numpy), as float; or, with
     allow_tensor, any tensor (checked when it runs)."""
     if allow_tensor and (tf.is_tensor(value) or isinstance(value, tf.Variable)):
         return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
-            not math.isfinite(float(value)) or float(value) <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return check_real(name, value, lambda v: v > 0, "a finite number > 0")
