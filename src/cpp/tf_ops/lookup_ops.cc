@@ -106,7 +106,7 @@ class AscLookupOp : public OpKernel {
       OP_REQUIRES_OK(ctx, FindStep(ctx, table.get(), core, /*create=*/true, &hold));
       core::ScopedUnref unref(hold);
       std::unique_ptr<VariableRows> rows;
-      OP_REQUIRES_OK(ctx, VariableRows::Make(ctx, HandleFromInput(ctx, 1), table->states(),
+      OP_REQUIRES_OK(ctx, VariableRows::Make(ctx, HandleFromInput(ctx, 1), *table->states(),
                                              table->options().dim, &rows));
       std::unique_ptr<bool[]> needs_init(new bool[static_cast<size_t>(n) + 1]);
       asc::KeyAccess access;
@@ -197,7 +197,7 @@ class AscFillOp : public OpKernel {
                     errors::InvalidArgument("fill_index ", index[j], " outside [0, ", m, ")"));
         fill_slots[static_cast<size_t>(j)] = s[index[j]];
       }
-      OP_REQUIRES_OK(ctx, VariableRows::Make(ctx, embedding, table->states(), dim, &rows));
+      OP_REQUIRES_OK(ctx, VariableRows::Make(ctx, embedding, *table->states(), dim, &rows));
       OP_REQUIRES_OK(ctx, ToTfStatus(core->Fill(hold->id(), k, fill_slots.data(),
                                                 initial.flat<float>().data(), rows.get())));
     } else {

@@ -124,7 +124,7 @@ class AscAttachStateOp : public OpKernel {
       // A state variable that joins a grown table grows to its rows now, so
       // the optimizer sees the variable and its state of one shape.
       std::unique_ptr<VariableRows> rows;
-      OP_REQUIRES_OK(ctx, VariableRows::Make(ctx, HandleFromInput(ctx, 1), table->states(),
+      OP_REQUIRES_OK(ctx, VariableRows::Make(ctx, HandleFromInput(ctx, 1), *table->states(),
                                              table->options().dim, &rows));
       std::shared_ptr<asc::Table> core;
       OP_REQUIRES_OK(ctx, table->Core(&core));

@@ -48,7 +48,7 @@ Status TableResource::Attach(const std::vector<StateBlock>& blocks) {
   mutex_lock lock(mu_);
   std::vector<StateBlock> added;
   for (const StateBlock& block : blocks) {
-    const bool known = std::any_of(states_.begin(), states_.end(), [&](const StateBlock& s) {
+    const bool known = std::any_of(states_->begin(), states_->end(), [&](const StateBlock& s) {
       return s.handle.container() == block.handle.container() &&
              s.handle.name() == block.handle.name();
     });
@@ -65,11 +65,13 @@ Status TableResource::Attach(const std::vector<StateBlock>& blocks) {
           "with a host tier before the table's first training step");
     }
   }
-  states_.insert(states_.end(), added.begin(), added.end());
+  auto grown = std::make_shared<std::vector<StateBlock>>(*states_);
+  grown->insert(grown->end(), added.begin(), added.end());
+  states_ = std::move(grown);
   return OkStatus();
 }
 
-std::vector<StateBlock> TableResource::states() {
+std::shared_ptr<const std::vector<StateBlock>> TableResource::states() {
   mutex_lock lock(mu_);
   return states_;
 }

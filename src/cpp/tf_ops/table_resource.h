@@ -62,7 +62,9 @@ class TableResource : public tensorflow::ResourceBase {
   // Adds the blocks not attached yet (matched by variable). A new block on a
   // table that keeps rows off the device is FailedPrecondition naming it.
   tensorflow::Status Attach(const std::vector<StateBlock>& blocks);
-  std::vector<StateBlock> states();
+  // The attached blocks: an immutable snapshot (Attach makes a new one), so
+  // lookups take it without copying handles.
+  std::shared_ptr<const std::vector<StateBlock>> states();
 
   // Admission thresholds of the table's lookups; applied to every libasc
   // table this resource makes. Different thresholds than before: error.
@@ -82,7 +84,8 @@ class TableResource : public tensorflow::ResourceBase {
   const std::string text_;
   tensorflow::mutex mu_;
   std::shared_ptr<asc::Table> core_ TF_GUARDED_BY(mu_);
-  std::vector<StateBlock> states_ TF_GUARDED_BY(mu_);
+  std::shared_ptr<const std::vector<StateBlock>> states_ TF_GUARDED_BY(mu_) =
+      std::make_shared<const std::vector<StateBlock>>();
   std::optional<asc::AdmissionOptions> admission_ TF_GUARDED_BY(mu_);
   std::atomic<int> uncommitted_streak_{0};
   std::atomic<bool> warned_{false};
