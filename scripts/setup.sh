@@ -6,11 +6,12 @@ cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 
-# Debian packages: C++ compiler, GoogleTest, RocksDB (SSD tier), plus any
+# Debian packages: C++ compiler, GoogleTest, RocksDB (SSD tier), zlib and
+# nlohmann/json (table checkpoints: CRC-32, manifests), plus any
 # named in EXTRA_DEB_PACKAGES (scripts/bench.sh adds abseil).
 need=()
 command -v g++ >/dev/null 2>&1 || need+=(g++)
-for pkg in libgtest-dev librocksdb-dev ${EXTRA_DEB_PACKAGES:-}; do
+for pkg in libgtest-dev librocksdb-dev zlib1g-dev nlohmann-json3-dev ${EXTRA_DEB_PACKAGES:-}; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -12,16 +12,15 @@ reaches it by name from another graph.
 """
 
 import dataclasses
-import sys
 import weakref
 from typing import Dict, Optional
 
 import numpy as np
 import tensorflow as tf
 
+from mx_rec.checkpoint import saveable
 from mx_rec.libasc import _libasc
 from mx_rec.ops import asc_ops
-from mx_rec.util import tf_internals
 
 # Graph collection of every table variable (embedding and optimizer state).
 # Kept out of TRAINABLE_VARIABLES so dense optimizers never touch them.
@@ -65,19 +64,6 @@ class StateSlot:
     owner: object  # the hash optimizer that made it
 
 
-def _restore_empty(name, handle, saved_keys):
-    """The restore op of a table: empty it; warn (stderr) if it held keys."""
-    reset = asc_ops.table_reset(handle)
-    warn = tf.cond(
-        saved_keys > 0,
-        lambda: tf.print(f"mx_rec: restoring a checkpoint: table '{name}' held", saved_keys,
-                         "keys when it was saved, but sparse checkpoints are not available yet: "
-                         "the table starts empty (rows restored into its variables are not "
-                         "reachable)", output_stream=sys.stderr),
-        tf.no_op)
-    return tf.group(reset, warn)
-
-
 class GraphTable:
     """A table's TF objects in one graph: handle, variables, lookup order."""
 
@@ -101,15 +87,12 @@ class GraphTable:
                 self.tiers = asc_ops.table_locate(self.handle, tf.cast(self.keys, tf.int64))
                 self.rows = asc_ops.read(self.handle, self.variable, self.keys, True,
                                          tf.constant(table.default_value, tf.float32))
-            # Until sparse checkpoints exist, a Saver restore must not leave the
-            # table's key map out of step with the rows restored into its
-            # variables: it empties the table, and says so when the
-            # checkpoint's table held keys.
-            keys = tf.add_n([self.stats[i] for i, stat in enumerate(_libasc.STAT_NAMES)
-                             if stat in ("device_keys", "host_keys", "ssd_keys")])
-            tf_internals.add_saveable(keys, f"mx_rec/{table.name}/keys_held",
-                                      lambda saved: _restore_empty(table.name, self.handle, saved))
         self.state_slots: Dict[str, StateSlot] = {}
+        # What a tf.compat.v1.train.Saver saves and restores of the table.
+        with graph.as_default():
+            self.saveable = saveable.make_saveable(table, self)
+            tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.SAVEABLE_OBJECTS, self.saveable)
+        saveable.tag_variable(self.variable, self.saveable)
         # rows tensor of the latest training lookup built (lookups of a table
         # run in construction order).
         self.last_train_read: Optional[tf.Tensor] = None
@@ -207,6 +190,7 @@ class SparseTable:
             with state.graph.as_default(), tf.compat.v1.name_scope(None), \
                     state.graph.control_dependencies(None):
                 variable = self.new_row_variable(f"{self.name}/{key}", init_value)
+            saveable.tag_variable(variable, state.saveable)
             entry = state.state_slots[key] = StateSlot(variable, float(init_value), owner)
         elif entry.owner is not owner:
             raise ValueError(

@@ -17,7 +17,8 @@ def _ops():
     library = tf.load_op_library(OP_LIBRARY)
     for op in ("AscTableHandle", "AscTableReset", "AscAttachState", "AscCommitStep",
                "AscTableStats", "AscTableSnapshot", "AscTableLocate", "AscEvictStale",
-               "AscExportAdmission", "AscLookup", "AscFill", "AscRead", "AscDedup"):
+               "AscExportAdmission", "AscLookup", "AscFill", "AscRead", "AscDedup",
+               "AscTableSave", "AscTableRestore"):
         tf.no_gradient(op)
     return library
 
@@ -100,3 +101,21 @@ def evict_stale(table, access_threshold, eviction_threshold, name=None):
 def export_admission(table, name=None):
     """(keys, counts, last_seen) of every admission record."""
     return _ops().asc_export_admission(table, name=name)
+
+
+def table_save(table, embedding, states, initial_values, state_names, prefix, global_step,
+               name=None):
+    """Op writing the table's checkpoint directory "<prefix>.mx_rec/<entry>"; returns entry."""
+    return _ops().asc_table_save(table, embedding.handle, [s.handle for s in states], prefix,
+                                 global_step, initial_values=list(initial_values),
+                                 state_names=list(state_names), name=name)
+
+
+def table_restore(table, embedding, states, initial_values, state_names, prefix, entry,
+                  access_threshold=0, eviction_threshold=0, name=None):
+    """Op emptying the table and loading "<prefix>.mx_rec/<entry>" into it."""
+    return _ops().asc_table_restore(table, embedding.handle, [s.handle for s in states], prefix,
+                                    entry, initial_values=list(initial_values),
+                                    state_names=list(state_names),
+                                    access_threshold=access_threshold,
+                                    eviction_threshold=eviction_threshold, name=name)

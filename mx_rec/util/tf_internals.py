@@ -9,10 +9,13 @@ and importing mx_rec on an untested TensorFlow fails here, clearly, instead of
 deep inside a graph rewrite.
 """
 
+import shutil
+
 import tensorflow as tf
 from tensorflow.python.data.ops import dataset_ops
+from tensorflow.python.checkpoint import checkpoint_management
 from tensorflow.python.framework import function
-from tensorflow.python.training.saving import saveable_object
+from tensorflow.python.training.saving import saveable_object, saveable_object_util
 
 # TensorFlow releases whose internals below were checked (tests run on them).
 SUPPORTED_TF = ("2.15.",)
@@ -59,20 +62,98 @@ def variant_tensor(dataset):
 Defun = function.Defun
 
 
-class _Saveable(saveable_object.SaveableObject):
-    def __init__(self, tensor, name, restore_fn):
-        spec = saveable_object.SaveSpec(tensor, "", name)
-        super().__init__(tensor, [spec], name)
+# ---- tf.compat.v1.train.Saver ---------------------------------------------------------
+#
+# A table is saved by a SaveableObject in the graph's SAVEABLE_OBJECTS, like a
+# MutableHashTable, with two additions the public API does not offer:
+#   - its save and restore ops need the checkpoint prefix the Saver is fed
+#     (the table's files go beside the TF checkpoint): saver_prefix();
+#   - its variables (device rows, optimizer state) are in GLOBAL_VARIABLES, so
+#     that the variable initializers create them, but the Saver must not save
+#     or restore them itself (slots mean nothing outside the session, and the
+#     table's restore writes them): install_saver_hooks() drops them from
+#     every Saver's list and adds their table's saveable instead; it also
+#     removes a table's files when the Saver prunes a checkpoint.
+
+
+def saver_prefix():
+    """The checkpoint prefix (scalar string tensor) fed to the
+    tf.compat.v1.train.Saver whose save or restore ops are being built now.
+
+    BaseSaverBuilder._build_internal (TF 2.15) builds every save and restore op
+    inside the name scope it opens ("save", "save_1", ...), right after the
+    prefix placeholder "<scope>/Const"."""
+    graph = tf.compat.v1.get_default_graph()
+    scope = graph.get_name_scope()
+    try:
+        tensor = graph.get_tensor_by_name(f"{scope}/Const:0")
+    except (KeyError, ValueError):
+        tensor = None
+    if tensor is None or tensor.op.type != "PlaceholderWithDefault" or \
+            tensor.dtype != tf.string:
+        raise RuntimeError(
+            "mx_rec tables are saved and restored by tf.compat.v1.train.Saver (also inside "
+            "MonitoredTrainingSession and Estimator); this saver is something else "
+            f"(name scope '{scope}')")
+    return tensor
+
+
+class TableSaveable(saveable_object.SaveableObject):
+    """A SaveableObject whose one string spec is made by `save_fn(prefix)` and
+    restored by `restore_fn(prefix, value)`, both built when a Saver asks."""
+
+    def __init__(self, op, name, save_fn, restore_fn, device=""):
+        self._save_fn = save_fn
         self._restore_fn = restore_fn
+        self._built = {}  # (graph, scope) -> save tensor: one save op per Saver
+        spec = saveable_object.SaveSpec(self._save_tensor, "", name, dtype=tf.string,
+                                        device=device)
+        super().__init__(op, [spec], name)
+
+    def _save_tensor(self):
+        graph = tf.compat.v1.get_default_graph()
+        key = (graph, graph.get_name_scope())
+        if key not in self._built:
+            self._built[key] = self._save_fn(saver_prefix())
+        return self._built[key]
 
     def restore(self, restored_tensors, restored_shapes):
         del restored_shapes
-        return self._restore_fn(restored_tensors[0])
+        return self._restore_fn(saver_prefix(), restored_tensors[0])
 
 
-def add_saveable(tensor, name, restore_fn):
-    """Adds to the graph's SAVEABLE_OBJECTS (what a default tf.compat.v1.train.
-    Saver saves) an entry saving `tensor` under `name`; restoring it runs the
-    op restore_fn(restored tensor) returns."""
-    tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.SAVEABLE_OBJECTS,
-                                   _Saveable(tensor, name, restore_fn))
+def install_saver_hooks(table_saveable_of, sparse_dir_of):
+    """Makes every tf.compat.v1.train.Saver built from now on save tables
+    through their saveables, and remove their files when it prunes.
+
+    table_saveable_of(obj): the TableSaveable of the table whose variable obj
+      is, or None for any other object.
+    sparse_dir_of(prefix): the directory holding the tables' files of the
+      checkpoint at prefix (removed with it)."""
+    if getattr(saveable_object_util.validate_and_slice_inputs, "_mx_rec", False):
+        return
+    validate = saveable_object_util.validate_and_slice_inputs
+    remove = checkpoint_management.remove_checkpoint
+
+    def validate_and_slice_inputs(names_to_saveables):
+        kept = {}
+        tables = {}
+        for name, obj in names_to_saveables.items():
+            saveable = table_saveable_of(obj)
+            if saveable is None:
+                kept[name] = obj
+            else:
+                tables[saveable.name] = saveable
+        for saveable in kept.values():
+            if isinstance(saveable, TableSaveable):
+                tables.pop(saveable.name, None)
+        kept.update(tables)
+        return validate(kept)
+
+    def remove_checkpoint(checkpoint_prefix, *args, **kwargs):
+        remove(checkpoint_prefix, *args, **kwargs)
+        shutil.rmtree(sparse_dir_of(checkpoint_prefix), ignore_errors=True)
+
+    validate_and_slice_inputs._mx_rec = True
+    saveable_object_util.validate_and_slice_inputs = validate_and_slice_inputs
+    checkpoint_management.remove_checkpoint = remove_checkpoint

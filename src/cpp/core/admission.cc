@@ -153,6 +153,12 @@ void KeyAdmission::Export(std::vector<int64_t>* keys, std::vector<int64_t>* coun
   });
 }
 
+void KeyAdmission::SetClock(int64_t time) {
+  // Import already raised clock_ to the latest last-seen time.
+  clock_ = std::max(clock_, time);
+  clock_call_ = 0;
+}
+
 Status KeyAdmission::Import(int64_t n, const int64_t* keys, const int64_t* counts,
                             const int64_t* last_seen) {
   KeySlotMap check(n);

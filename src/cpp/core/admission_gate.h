@@ -61,6 +61,15 @@ class AdmissionGate {
   // `scratch` holds n keys.
   int64_t MarkRejected(int64_t n, const int64_t* keys, int64_t* slots, int64_t* scratch);
 
+  // The own clock (see the file comment).
+  int64_t own_clock() const { return own_clock_; }
+  // Restores the records' latest time and the own clock (a checkpoint's);
+  // no step may be open.
+  void SetClocks(int64_t time, int64_t own_clock) {
+    records_.SetClock(time);
+    own_clock_ = own_clock;
+  }
+
   // Heap bytes of the records and the admitted-flags buffer (step logs are
   // not counted).
   int64_t memory_bytes() const { return records_.memory_bytes() + admitted_capacity_; }

@@ -753,6 +753,188 @@ void Table::Snapshot(std::vector<int64_t>* keys, std::vector<int64_t>* slots) co
   });
 }
 
+// ---- checkpoints ----------------------------------------------------------------------
+
+std::vector<Table::ExportEntry> Table::ExportOrder() const {
+  std::vector<ExportEntry> order;
+  order.reserve(static_cast<size_t>(map_.size()));
+  const bool ddr = options_.ddr_mode();
+  map_.ForEach([&](int64_t key, int64_t location) {
+    uint32_t freq = 1;
+    if (IsHostRow(location)) {
+      freq = host_->freq(HostRowOf(location));
+    } else if (IsDeviceSlot(location)) {
+      // Not written yet, or only an uncommitted step's: not part of the state.
+      if (states_->Uninit(location) || states_->Provisional(location)) return;
+      if (ddr) freq = device_->freq(location);
+    }
+    order.push_back({key, location, freq});
+  });
+  auto tier = [](int64_t location) { return IsDeviceSlot(location) ? 0 : IsHostRow(location) ? 1 : 2; };
+  std::sort(order.begin(), order.end(), [&](const ExportEntry& a, const ExportEntry& b) {
+    const int ta = tier(a.location), tb = tier(b.location);
+    if (ta != tb) return ta < tb;
+    if (a.freq != b.freq) return a.freq > b.freq;
+    return a.key < b.key;
+  });
+  return order;
+}
+
+Status Table::ExportRows(const DeviceRows& rows, int64_t n, const ExportEntry* entries,
+                         float* out) const {
+  const int64_t width = rows.width();
+  std::vector<int64_t> device_pos, device_slots, ssd_pos, ssd_keys;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t location = entries[i].location;
+    if (IsDeviceSlot(location)) {
+      device_pos.push_back(i);
+      device_slots.push_back(location);
+      continue;
+    }
+    if (row_width_ != width) {
+      return Status::FailedPrecondition(
+          "export of table '" + name() + "': rows off the device have " +
+          std::to_string(row_width_) + " floats, the device rows " + std::to_string(width) +
+          " (optimizer state added after rows moved off the device)");
+    }
+    if (IsHostRow(location)) {
+      std::copy_n(host_->Row(HostRowOf(location)), width, out + i * width);
+    } else {
+      ssd_pos.push_back(i);
+      ssd_keys.push_back(entries[i].key);
+    }
+  }
+  if (!device_slots.empty()) {
+    std::vector<float> gathered(device_slots.size() * static_cast<size_t>(width));
+    ASC_RETURN_IF_ERROR(rows.Gather(static_cast<int64_t>(device_slots.size()),
+                                    device_slots.data(), gathered.data()));
+    for (size_t j = 0; j < device_pos.size(); ++j) {
+      std::copy_n(gathered.data() + j * width, width, out + device_pos[j] * width);
+    }
+  }
+  if (!ssd_keys.empty()) {
+    const int64_t m = static_cast<int64_t>(ssd_keys.size());
+    std::vector<float> buffer(static_cast<size_t>(m * width));
+    std::unique_ptr<bool[]> held(new bool[static_cast<size_t>(m)]);
+    const Status s = ssd_->Get(m, ssd_keys.data(), buffer.data(), held.get());
+    if (!s.ok()) return Status(s.code(), "export of table '" + name() + "': " + s.message());
+    for (int64_t j = 0; j < m; ++j) {
+      if (!held[j]) {
+        return Status::Internal("export of table '" + name() + "': key " +
+                                std::to_string(ssd_keys[j]) +
+                                " is mapped to the SSD tier but the SSD tier does not hold it");
+      }
+      std::copy_n(buffer.data() + j * width, width, out + ssd_pos[j] * width);
+    }
+  }
+  return Status::OK();
+}
+
+Status Table::Import(int64_t n, const int64_t* keys, const float* rows_in, const uint32_t* freq,
+                     DeviceRows* rows) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  const std::string what = "import into table '" + name() + "': ";
+  if (!steps_.empty()) {
+    return Status::FailedPrecondition(what + std::to_string(steps_.size()) +
+                                      " steps are open; restore before training");
+  }
+  if (n < 0) return Status::InvalidArgument(what + "key count must be >= 0");
+  if (n == 0) return Status::OK();
+  ASC_RETURN_IF_ERROR(CheckKeyRange(n, keys));
+  ASC_RETURN_IF_ERROR(PrepareRows(rows));
+  std::vector<int64_t> found(static_cast<size_t>(n));
+  map_.FindBatch(n, keys, found.data());
+  for (int64_t i = 0; i < n; ++i) {
+    if (found[i] != KeySlotMap::kNoSlot) {
+      return Status::InvalidArgument(what + "key " + std::to_string(keys[i]) + " is already held");
+    }
+  }
+  std::vector<int64_t> unique(keys, keys + n);
+  if (DedupKeys<int64_t>(n, unique.data(), nullptr, nullptr, nullptr) != n) {
+    return Status::InvalidArgument(what + "a key is repeated");
+  }
+  const int64_t width = row_width_;
+  // How many keys go to each tier.
+  int64_t to_device = std::min(n, slots_.available());
+  if (!options_.ddr_mode() && to_device < n) {
+    if (!options_.dynamic_expansion) {
+      return Status::ResourceExhausted(
+          what + std::to_string(map_.size() + n) + " keys do not fit device_vocabulary_size=" +
+          std::to_string(slots_.capacity()) +
+          " (HBM mode, no dynamic expansion): enlarge it or add a host tier");
+    }
+    const int64_t grown = GrownCapacity(slots_.capacity(), slots_.used() + n, options_.growth_factor);
+    if (grown == 0) return Status::ResourceExhausted(what + "the device tier cannot grow that far");
+    ASC_RETURN_IF_ERROR(rows->Grow(grown));
+    slots_.Grow(grown);
+    states_->Grow(grown);
+    to_device = n;
+  }
+  const int64_t to_host = std::min(n - to_device, host_->capacity() - host_->size());
+  const int64_t to_ssd = n - to_device - to_host;
+  const int64_t ssd_room = ssd_ != nullptr ? ssd_->capacity() - ssd_->size() : 0;
+  if (to_ssd > ssd_room) {
+    return Status::ResourceExhausted(
+        what + std::to_string(map_.size() + n) + " keys do not fit the tiers: device " +
+        std::to_string(slots_.capacity()) + " + host_vocabulary_size " +
+        std::to_string(host_->capacity()) + " + ssd_vocabulary_size " +
+        std::to_string(ssd_ != nullptr ? ssd_->capacity() : 0));
+  }
+  std::vector<int64_t> locations(static_cast<size_t>(n));
+  for (int64_t i = 0; i < to_device; ++i) locations[i] = slots_.Allocate();
+  Status s = rows->Scatter(to_device, locations.data(), rows_in);
+  if (s.ok() && to_ssd > 0) {
+    const int64_t first = to_device + to_host;
+    s = ssd_->Put(to_ssd, keys + first, rows_in + first * width);
+    if (!s.ok()) s = Status(s.code(), what + s.message());
+  }
+  if (!s.ok()) {
+    for (int64_t i = 0; i < to_device; ++i) slots_.Release(locations[i]);
+    return s;
+  }
+  for (int64_t i = 0; i < to_device; ++i) {
+    const int64_t slot = locations[i];
+    states_->AssignMovedKey(slot);
+    if (options_.ddr_mode()) {
+      device_->Hold(slot, keys[i], freq != nullptr ? freq[i] : 1);
+      device_->Use(slot, clock_);
+    }
+  }
+  for (int64_t i = to_device; i < to_device + to_host; ++i) {
+    const int64_t row = host_->Allocate(keys[i], freq != nullptr ? freq[i] : 1);
+    std::copy_n(rows_in + i * width, width, host_->Row(row));
+    locations[i] = EncodeHostRow(row);
+  }
+  for (int64_t i = to_device + to_host; i < n; ++i) locations[i] = kOnSsd;
+  map_.InsertBatch(n, keys, locations.data());
+  return Status::OK();
+}
+
+Table::Clocks Table::clocks() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  Clocks c;
+  c.steps = static_cast<int64_t>(clock_);
+  if (admission_ != nullptr) {
+    c.admission_time = admission_->records().clock();
+    c.admission_steps = admission_->own_clock();
+  }
+  return c;
+}
+
+Status Table::SetClocks(const Clocks& clocks) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (!steps_.empty()) {
+    return Status::FailedPrecondition("table '" + name() + "': clocks cannot be set while " +
+                                      std::to_string(steps_.size()) + " steps are open");
+  }
+  if (clocks.steps < 0 || clocks.admission_time < 0 || clocks.admission_steps < 0) {
+    return Status::InvalidArgument("table '" + name() + "': clocks must be >= 0");
+  }
+  clock_ = static_cast<uint64_t>(clocks.steps);
+  if (admission_ != nullptr) admission_->SetClocks(clocks.admission_time, clocks.admission_steps);
+  return Status::OK();
+}
+
 int64_t Table::size() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   return map_.size();

@@ -17,6 +17,7 @@ inline tensorflow::Status ToTfStatus(const asc::Status& s) {
     case StatusCode::kResourceExhausted: return tensorflow::errors::ResourceExhausted(s.message());
     case StatusCode::kFailedPrecondition: return tensorflow::errors::FailedPrecondition(s.message());
     case StatusCode::kInternal: return tensorflow::errors::Internal(s.message());
+    case StatusCode::kDataLoss: return tensorflow::errors::DataLoss(s.message());
   }
   return tensorflow::errors::Unknown(s.message());
 }

@@ -115,21 +115,7 @@ class AscAttachStateOp : public OpKernel {
   void Compute(OpKernelContext* ctx) override {
     core::RefCountPtr<TableResource> table;
     OP_REQUIRES_OK(ctx, GetTable(ctx, 0, &table));
-    std::vector<StateBlock> blocks;
-    for (size_t i = 0; i < names_.size(); ++i) {
-      blocks.push_back({HandleFromInput(ctx, static_cast<int>(2 + i)), initial_values_[i], names_[i]});
-    }
-    OP_REQUIRES_OK(ctx, table->Attach(blocks));
-    if (table->options().dynamic_expansion) {
-      // A state variable that joins a grown table grows to its rows now, so
-      // the optimizer sees the variable and its state of one shape.
-      std::unique_ptr<VariableRows> rows;
-      OP_REQUIRES_OK(ctx, VariableRows::Make(ctx, HandleFromInput(ctx, 1), *table->states(),
-                                             table->options().dim, &rows));
-      std::shared_ptr<asc::Table> core;
-      OP_REQUIRES_OK(ctx, table->Core(&core));
-      OP_REQUIRES_OK(ctx, ToTfStatus(rows->Grow(core->capacity())));
-    }
+    OP_REQUIRES_OK(ctx, AttachStates(ctx, table.get(), 2, names_, initial_values_));
   }
 
  private:

@@ -110,6 +110,24 @@ Status ReadAdmission(OpKernelConstruction* ctx, asc::AdmissionOptions* out, bool
   return *enabled ? ToTfStatus(out->Validate()) : OkStatus();
 }
 
+Status AttachStates(OpKernelContext* ctx, TableResource* table, int first,
+                    const std::vector<std::string>& names, const std::vector<float>& initial_values) {
+  std::vector<StateBlock> blocks;
+  for (size_t i = 0; i < names.size(); ++i) {
+    blocks.push_back({HandleFromInput(ctx, first + static_cast<int>(i)), initial_values[i], names[i]});
+  }
+  TF_RETURN_IF_ERROR(table->Attach(blocks));
+  if (!table->options().dynamic_expansion) return OkStatus();
+  // A state variable that joins a grown table grows to its rows now, so the
+  // optimizer sees the variable and its state of one shape.
+  std::unique_ptr<VariableRows> rows;
+  TF_RETURN_IF_ERROR(
+      VariableRows::Make(ctx, HandleFromInput(ctx, 1), *table->states(), table->options().dim, &rows));
+  std::shared_ptr<asc::Table> core;
+  TF_RETURN_IF_ERROR(table->Core(&core));
+  return ToTfStatus(rows->Grow(core->capacity()));
+}
+
 Status GetTable(OpKernelContext* ctx, int index, core::RefCountPtr<TableResource>* out) {
   const Status s = LookupResource(ctx, HandleFromInput(ctx, index), out);
   if (!s.ok()) {

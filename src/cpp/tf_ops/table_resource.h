@@ -98,6 +98,13 @@ class TableResource : public tensorflow::ResourceBase {
 tensorflow::Status ReadAdmission(tensorflow::OpKernelConstruction* ctx,
                                  asc::AdmissionOptions* out, bool* enabled);
 
+// Attaches the state variables of inputs [first, first + names.size()) to
+// `table` (AscAttachState); on an expandable table a joining state variable
+// grows to the table's rows. Input 1 is the embedding variable.
+tensorflow::Status AttachStates(tensorflow::OpKernelContext* ctx, TableResource* table, int first,
+                                const std::vector<std::string>& names,
+                                const std::vector<float>& initial_values);
+
 // Looks up the TableResource named by input `index` (a resource handle).
 tensorflow::Status GetTable(tensorflow::OpKernelContext* ctx, int index,
                             tensorflow::core::RefCountPtr<TableResource>* out);

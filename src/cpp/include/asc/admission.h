@@ -90,6 +90,8 @@ class KeyAdmission {
 
   // Latest time passed to Record (0 before the first call).
   int64_t clock() const { return clock_; }
+  // Raises the latest time to `time` (a checkpoint's clock(), after Import).
+  void SetClock(int64_t time);
   int64_t size() const { return index_.size(); }
   int64_t memory_bytes() const;
 

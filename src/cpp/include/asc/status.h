@@ -18,6 +18,7 @@ enum class StatusCode {
   kResourceExhausted,   // a tier is full and may not grow
   kFailedPrecondition,  // object is in the wrong state (e.g. dropped)
   kInternal,            // a bug or an I/O failure below us
+  kDataLoss,            // stored data is corrupt or truncated
 };
 
 class [[nodiscard]] Status {
@@ -33,6 +34,7 @@ class [[nodiscard]] Status {
   static Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
   static Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

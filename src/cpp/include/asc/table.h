@@ -47,6 +47,7 @@
 // exclusively, so a batch is applied atomically with respect to other calls.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -251,6 +252,58 @@ class Table {
   // order; slot is -1 for keys on the host or SSD tier.
   void Snapshot(std::vector<int64_t>* keys, std::vector<int64_t>* slots) const;
 
+  // ---- checkpoints ------------------------------------------------------------
+  // What a table's rows look like from a checkpoint's point of view: keys with
+  // full rows (embedding then optimizer state, `rows.width()` floats) and
+  // access counts. No slot ever leaves the table. Utilities that write and
+  // read files are built on these calls (asc/table_checkpoint.h).
+
+  // One batch of exported keys: rows holds n * width floats.
+  struct RowBatch {
+    int64_t n = 0;
+    int64_t width = 0;
+    const int64_t* keys = nullptr;
+    const float* rows = nullptr;
+    const uint32_t* freq = nullptr;  // access counts (DDR mode; 1 in HBM mode)
+  };
+
+  // Calls sink with every key holding a committed, written row, up to
+  // `batch` keys per call, hottest first: device keys by access count, then
+  // host keys by access count, then SSD keys. Keys that only an open,
+  // uncommitted step inserted are left out. Holds the table's shared lock
+  // throughout, so the export is one consistent state (writers wait). A
+  // status other than OK from sink stops the export and is returned.
+  // FailedPrecondition when rows off the device are narrower than `rows`
+  // (state added after rows moved off the device); Internal on an SSD read
+  // failure.
+  template <typename Sink>
+  Status Export(const DeviceRows& rows, int64_t batch, Sink&& sink) const;
+
+  // Loads n keys with their full rows (rows_in: n * rows->width() floats) and
+  // access counts (freq may be null: 1 each) into the table, after the keys
+  // of earlier Import calls: the device tier first, in the given order, while
+  // it has room (HBM with dynamic expansion grows it), then the host tier,
+  // then the SSD tier. Meant for an empty table being restored.
+  //   FailedPrecondition: a step is open; rows not ready (rows->Check).
+  //   InvalidArgument: a key repeated or already held; an int32 table's key
+  //     out of range.
+  //   ResourceExhausted: the keys do not fit the tiers (message names sizes).
+  // All or nothing within one call.
+  Status Import(int64_t n, const int64_t* keys, const float* rows_in, const uint32_t* freq,
+                DeviceRows* rows);
+
+  // The clocks a checkpoint carries: the table's step count (LRU order, hot
+  // windows) and, with admission, its latest record time and own clock.
+  struct Clocks {
+    int64_t steps = 0;
+    int64_t admission_time = 0;
+    int64_t admission_steps = 0;
+  };
+  Clocks clocks() const;
+  // FailedPrecondition while a step is open; InvalidArgument for a negative
+  // clock. Admission clocks are ignored without admission.
+  Status SetClocks(const Clocks& clocks);
+
   int64_t size() const;      // keys held, in all tiers (uninitialised ones too)
   int64_t capacity() const;  // device rows
   int64_t row_width() const;  // floats per row moved between tiers
@@ -306,6 +359,17 @@ class Table {
   // Applies a DDR lookup whose plan and SSD staging succeeded; cannot fail.
   // Records the rows to move in swap_ (TierSwap::Transfer moves them).
   void ApplyPlan(StepState* st, int64_t n, const int64_t* keys, int64_t* slots, bool* needs_init);
+  // Export's key order: (key, location, count) of every exportable key,
+  // hottest first (mu_ held, shared).
+  struct ExportEntry {
+    int64_t key;
+    int64_t location;
+    uint32_t freq;
+  };
+  std::vector<ExportEntry> ExportOrder() const;
+  // Full rows of entries[0..n) into out (mu_ held, shared).
+  Status ExportRows(const DeviceRows& rows, int64_t n, const ExportEntry* entries,
+                    float* out) const;
   // Erase with mu_ held.
   int64_t EraseLocked(int64_t n, const int64_t* keys);
 
@@ -333,5 +397,35 @@ class Table {
   std::unique_ptr<SsdTier> ssd_;                   // SSD mode only
   std::unique_ptr<internal::AdmissionGate> admission_;  // null until ConfigureAdmission
 };
+
+template <typename Sink>
+Status Table::Export(const DeviceRows& rows, int64_t batch, Sink&& sink) const {
+  if (batch <= 0) return Status::InvalidArgument("export batch must be > 0");
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  const int64_t width = rows.width();
+  const std::vector<ExportEntry> order = ExportOrder();
+  std::vector<int64_t> keys;
+  std::vector<uint32_t> freq;
+  std::vector<float> out;
+  for (size_t base = 0; base < order.size(); base += static_cast<size_t>(batch)) {
+    const int64_t n = std::min<int64_t>(batch, static_cast<int64_t>(order.size() - base));
+    keys.resize(static_cast<size_t>(n));
+    freq.resize(static_cast<size_t>(n));
+    out.resize(static_cast<size_t>(n * width));
+    for (int64_t i = 0; i < n; ++i) {
+      keys[i] = order[base + i].key;
+      freq[i] = order[base + i].freq;
+    }
+    ASC_RETURN_IF_ERROR(ExportRows(rows, n, order.data() + base, out.data()));
+    RowBatch b;
+    b.n = n;
+    b.width = width;
+    b.keys = keys.data();
+    b.rows = out.data();
+    b.freq = freq.data();
+    ASC_RETURN_IF_ERROR(sink(b));
+  }
+  return Status::OK();
+}
 
 }  // namespace asc

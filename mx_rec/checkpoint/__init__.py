@@ -1,0 +1,1 @@
+"""Sparse checkpoints: tables saved beside TF checkpoints (see saveable.py)."""

@@ -1,0 +1,105 @@
+"""How a table takes part in tf.compat.v1.train.Saver: its saveable.
+
+Each table in a graph has one TableSaveable in the graph's SAVEABLE_OBJECTS,
+so a plain Saver() (and the ones MonitoredTrainingSession and Estimator make)
+saves and restores it with the dense variables, in the same save and restore
+ops:
+
+  save     AscTableSave writes the table's keys, rows and optimizer state from
+           every tier, its admission records and clocks into a new directory
+           "<prefix>.mx_rec/<entry>" beside the TF checkpoint <prefix>
+           (format: src/cpp/include/asc/table_checkpoint.h), and the Saver
+           stores `entry` in the TF checkpoint as "mx_rec/<table>/checkpoint".
+           The TF checkpoint thus names the one table directory that belongs
+           to it; a directory no TF checkpoint names (a save killed before TF
+           committed) is never read.
+  restore  runs the table variables' initializers, then AscTableRestore
+           empties the table and loads that directory (checksums and schema
+           checked; on error the table is left empty and the Saver's restore
+           fails naming the table and the file).
+
+The table's variables are in GLOBAL_VARIABLES (their initializers create the
+table) but never in a Saver's own list: the hooks installed below (see
+mx_rec.util.tf_internals) replace them by this saveable, and remove
+"<prefix>.mx_rec" when the Saver prunes <prefix>.
+"""
+
+import weakref
+
+import tensorflow as tf
+
+from mx_rec.ops import asc_ops
+from mx_rec.util import tf_internals
+
+# The directory beside TF checkpoint <prefix> holding its tables.
+SPARSE_SUFFIX = ".mx_rec"
+
+
+def sparse_dir(prefix):
+    """Directory of the table checkpoints that belong to TF checkpoint `prefix`."""
+    return prefix + SPARSE_SUFFIX
+
+
+def tensor_name(table_name):
+    """Name of the string tensor in the TF checkpoint naming the table's directory."""
+    return f"mx_rec/{table_name}/checkpoint"
+
+
+def _global_step():
+    step = tf.compat.v1.train.get_global_step()
+    if step is None:
+        return tf.constant(-1, tf.int64)
+    return tf.cast(tf.convert_to_tensor(step), tf.int64)
+
+
+def make_saveable(table, graph_table):
+    """The TableSaveable of `table` in the graph of `graph_table`."""
+
+    def states():
+        slots = graph_table.state_slots
+        return ([s.variable for s in slots.values()], [s.init_value for s in slots.values()],
+                list(slots))
+
+    def save(prefix):
+        variables, inits, names = states()
+        return asc_ops.table_save(graph_table.handle, graph_table.variable, variables, inits,
+                                  names, prefix, _global_step(),
+                                  name=f"mx_rec_save_{table.name}")
+
+    def restore(prefix, entry):
+        variables, inits, names = states()
+        thresholds = table.thresholds
+        initializers = [v.initializer for v in [graph_table.variable] + variables]
+        with tf.control_dependencies(initializers):
+            return asc_ops.table_restore(
+                graph_table.handle, graph_table.variable, variables, inits, names, prefix, entry,
+                access_threshold=thresholds.access_threshold if thresholds else 0,
+                eviction_threshold=(thresholds.eviction_threshold or 0) if thresholds else 0,
+                name=f"mx_rec_restore_{table.name}")
+
+    return tf_internals.TableSaveable(graph_table.handle, tensor_name(table.name), save, restore,
+                                      device=graph_table.handle.device)
+
+
+# graph -> {name of a table variable or of its graph element: its table's saveable}
+_TAGGED = weakref.WeakKeyDictionary()
+
+
+def tag_variable(variable, saveable):
+    """Marks a table variable as saved by `saveable` (not by Savers directly)."""
+    names = _TAGGED.setdefault(variable.graph, {})
+    # A Saver's list holds the variable or, as op_list_to_dict converts it,
+    # its graph element (the tensor reading it).
+    names[variable.name] = saveable
+    names[variable._graph_element.name] = saveable  # pylint: disable=protected-access
+
+
+def _saveable_of(obj):
+    name = getattr(obj, "name", None)
+    graph = getattr(obj, "graph", None)
+    if not isinstance(name, str) or graph is None:
+        return None
+    return _TAGGED.get(graph, {}).get(name)
+
+
+tf_internals.install_saver_hooks(_saveable_of, sparse_dir)

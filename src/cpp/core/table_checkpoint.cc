@@ -1,0 +1,486 @@
+// Table checkpoints (asc/table_checkpoint.h): files written with POSIX I/O,
+// CRC-32 from zlib, the manifest as JSON (nlohmann/json).
+#include "asc/table_checkpoint.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace asc {
+namespace {
+
+using json = nlohmann::json;
+
+Status IoError(const std::string& what, const std::string& path) {
+  return Status::Internal(what + " '" + path + "': " + std::strerror(errno));
+}
+
+// Creates `dir` and its missing parents.
+Status MakeDirs(const std::string& dir) {
+  if (dir.empty()) return Status::OK();
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    return S_ISDIR(st.st_mode) ? Status::OK()
+                               : Status::InvalidArgument("'" + dir + "' is not a directory");
+  }
+  const size_t slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) ASC_RETURN_IF_ERROR(MakeDirs(dir.substr(0, slash)));
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return IoError("cannot create", dir);
+  return Status::OK();
+}
+
+Status SyncPath(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return IoError("cannot open", path);
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  return rc == 0 ? Status::OK() : IoError("cannot fsync", path);
+}
+
+std::string Parent(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Removes a directory and the files in it (checkpoint directories are flat).
+void RemoveFlatDir(const std::string& dir) {
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name != "." && name != "..") ::unlink((dir + "/" + name).c_str());
+    }
+    ::closedir(d);
+  }
+  ::rmdir(dir.c_str());
+}
+
+// A file written sequentially with a running CRC-32.
+class FileWriter {
+ public:
+  ~FileWriter() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status Open(const std::string& dir, const std::string& name) {
+    name_ = name;
+    path_ = dir + "/" + name;
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    return fd_ >= 0 ? Status::OK() : IoError("cannot create", path_);
+  }
+  Status Write(const void* data, size_t bytes) {
+    crc_ = ::crc32_z(crc_, static_cast<const Bytef*>(data), bytes);
+    const char* p = static_cast<const char*>(data);
+    while (bytes > 0) {
+      const ssize_t w = ::write(fd_, p, bytes);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return IoError("cannot write", path_);
+      }
+      p += w;
+      bytes -= static_cast<size_t>(w);
+      size_ += w;
+    }
+    return Status::OK();
+  }
+  // fsync + close.
+  Status Finish() {
+    const bool synced = ::fsync(fd_) == 0;
+    const int rc = ::close(fd_);
+    fd_ = -1;
+    if (!synced || rc != 0) return IoError("cannot fsync", path_);
+    return Status::OK();
+  }
+  json Entry() const { return {{"name", name_}, {"bytes", size_}, {"crc32", crc_}}; }
+  int64_t size() const { return size_; }
+
+ private:
+  std::string name_, path_;
+  int fd_ = -1;
+  uLong crc_ = ::crc32_z(0L, Z_NULL, 0);
+  int64_t size_ = 0;
+};
+
+// A file read sequentially, checked against its manifest entry.
+class FileReader {
+ public:
+  ~FileReader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // Opens dir/name and checks its size against the manifest's.
+  Status Open(const std::string& dir, const json& entry) {
+    name_ = entry.at("name").get<std::string>();
+    path_ = dir + "/" + name_;
+    expected_size_ = entry.at("bytes").get<int64_t>();
+    expected_crc_ = entry.at("crc32").get<uint64_t>();
+    fd_ = ::open(path_.c_str(), O_RDONLY);
+    if (fd_ < 0) {
+      return errno == ENOENT ? Status::NotFound("checkpoint file '" + path_ + "' is missing")
+                             : IoError("cannot open", path_);
+    }
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return IoError("cannot stat", path_);
+    if (st.st_size != expected_size_) {
+      return Status::DataLoss("checkpoint file '" + path_ + "' has " +
+                              std::to_string(st.st_size) + " bytes, its manifest says " +
+                              std::to_string(expected_size_) + " (truncated or overwritten)");
+    }
+    return Status::OK();
+  }
+  Status Read(void* data, size_t bytes) {
+    char* p = static_cast<char*>(data);
+    size_t left = bytes;
+    while (left > 0) {
+      const ssize_t r = ::read(fd_, p, left);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return IoError("cannot read", path_);
+      }
+      if (r == 0) return Status::DataLoss("checkpoint file '" + path_ + "' ends early");
+      p += r;
+      left -= static_cast<size_t>(r);
+    }
+    crc_ = ::crc32_z(crc_, static_cast<const Bytef*>(data), bytes);
+    read_ += static_cast<int64_t>(bytes);
+    return Status::OK();
+  }
+  // Call after reading the whole file.
+  Status Verify() const {
+    if (read_ != expected_size_ || crc_ != expected_crc_) {
+      return Status::DataLoss("checkpoint file '" + path_ + "' fails its CRC-32 check (corrupt)");
+    }
+    return Status::OK();
+  }
+
+ private:
+  std::string name_, path_;
+  int fd_ = -1;
+  int64_t expected_size_ = 0;
+  uint64_t expected_crc_ = 0;
+  uLong crc_ = ::crc32_z(0L, Z_NULL, 0);
+  int64_t read_ = 0;
+};
+
+std::string BlockFile(size_t i) { return "block-" + std::to_string(i) + ".bin"; }
+
+Status CheckSchema(const CheckpointSchema& schema, int64_t width) {
+  int64_t total = 0;
+  for (const CheckpointBlock& b : schema.blocks) total += b.width;
+  if (schema.blocks.empty() || schema.blocks[0].width != schema.dim || total != width) {
+    return Status::InvalidArgument("checkpoint schema: blocks must start with the embedding (" +
+                                   std::to_string(schema.dim) + " floats) and cover the " +
+                                   std::to_string(width) + " floats of a row");
+  }
+  return Status::OK();
+}
+
+json SchemaJson(const CheckpointSchema& schema) {
+  json blocks = json::array();
+  for (const CheckpointBlock& b : schema.blocks) blocks.push_back({{"name", b.name}, {"width", b.width}});
+  return {{"key_dtype", KeyTypeName(schema.key_dtype)}, {"dim", schema.dim}, {"blocks", blocks}};
+}
+
+Status WriteFiles(const Table& table, const DeviceRows& rows, const CheckpointSchema& schema,
+                  const CheckpointSaveOptions& options, const std::string& tmp,
+                  CheckpointSummary* summary) {
+  const size_t nblocks = schema.blocks.size();
+  FileWriter keys, freq, admission;
+  std::vector<FileWriter> blocks(nblocks);
+  ASC_RETURN_IF_ERROR(keys.Open(tmp, "keys.bin"));
+  ASC_RETURN_IF_ERROR(freq.Open(tmp, "freq.bin"));
+  for (size_t b = 0; b < nblocks; ++b) ASC_RETURN_IF_ERROR(blocks[b].Open(tmp, BlockFile(b)));
+  ASC_RETURN_IF_ERROR(admission.Open(tmp, "admission.bin"));
+  const Table::Clocks clocks = table.clocks();
+  int64_t n = 0;
+  std::vector<float> column;
+  ASC_RETURN_IF_ERROR(table.Export(rows, options.batch, [&](const Table::RowBatch& batch) {
+    ASC_RETURN_IF_ERROR(keys.Write(batch.keys, sizeof(int64_t) * batch.n));
+    ASC_RETURN_IF_ERROR(freq.Write(batch.freq, sizeof(uint32_t) * batch.n));
+    int64_t offset = 0;
+    for (size_t b = 0; b < nblocks; ++b) {
+      const int64_t w = schema.blocks[b].width;
+      column.resize(static_cast<size_t>(batch.n * w));
+      for (int64_t i = 0; i < batch.n; ++i) {
+        std::copy_n(batch.rows + i * batch.width + offset, w, column.data() + i * w);
+      }
+      ASC_RETURN_IF_ERROR(blocks[b].Write(column.data(), sizeof(float) * column.size()));
+      offset += w;
+    }
+    n += batch.n;
+    return Status::OK();
+  }));
+  int64_t records = 0;
+  if (table.has_admission()) {
+    std::vector<int64_t> k, c, t;
+    ASC_RETURN_IF_ERROR(table.ExportAdmission(&k, &c, &t));
+    records = static_cast<int64_t>(k.size());
+    std::vector<int64_t> triples(static_cast<size_t>(3 * records));
+    for (int64_t i = 0; i < records; ++i) {
+      triples[3 * i] = k[i];
+      triples[3 * i + 1] = c[i];
+      triples[3 * i + 2] = t[i];
+    }
+    ASC_RETURN_IF_ERROR(admission.Write(triples.data(), sizeof(int64_t) * triples.size()));
+  }
+  json files = json::array();
+  int64_t bytes = 0;
+  for (FileWriter* f : {&keys, &freq, &admission}) {
+    ASC_RETURN_IF_ERROR(f->Finish());
+    files.push_back(f->Entry());
+    bytes += f->size();
+  }
+  for (FileWriter& f : blocks) {
+    ASC_RETURN_IF_ERROR(f.Finish());
+    files.push_back(f.Entry());
+    bytes += f.size();
+  }
+  const json manifest = {
+      {"format", kCheckpointFormat},
+      {"format_version", kCheckpointFormatVersion},
+      {"kind", "full"},
+      {"table", table.name()},
+      {"schema", SchemaJson(schema)},
+      {"options", table.options().Serialize()},
+      {"global_step", options.global_step},
+      {"created_unix", static_cast<int64_t>(std::time(nullptr))},
+      {"rows", n},
+      {"admission_records", records},
+      {"has_admission", table.has_admission()},
+      {"clocks",
+       {{"steps", clocks.steps},
+        {"admission_time", clocks.admission_time},
+        {"admission_steps", clocks.admission_steps}}},
+      {"files", files},
+  };
+  FileWriter out;
+  ASC_RETURN_IF_ERROR(out.Open(tmp, "manifest.json"));
+  const std::string text = manifest.dump(1);
+  ASC_RETURN_IF_ERROR(out.Write(text.data(), text.size()));
+  ASC_RETURN_IF_ERROR(out.Finish());
+  summary->rows = n;
+  summary->admission_records = records;
+  summary->bytes = bytes;
+  return SyncPath(tmp);
+}
+
+Status ReadManifest(const std::string& dir, json* out) {
+  const std::string path = dir + "/manifest.json";
+  std::ifstream in(path);
+  if (!in) {
+    struct stat st;
+    return ::stat(dir.c_str(), &st) != 0
+               ? Status::NotFound("table checkpoint directory '" + dir + "' does not exist")
+               : Status::NotFound("table checkpoint '" + dir +
+                                  "' has no manifest.json (an unfinished save?)");
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    *out = json::parse(text.str());
+    if (out->at("format").get<std::string>() != kCheckpointFormat) {
+      return Status::DataLoss("'" + path + "' is not an mx_rec table checkpoint manifest");
+    }
+    const int version = out->at("format_version").get<int>();
+    if (version != kCheckpointFormatVersion) {
+      return Status::InvalidArgument("'" + path + "' has format_version " +
+                                     std::to_string(version) + "; this mx_rec reads version " +
+                                     std::to_string(kCheckpointFormatVersion));
+    }
+    for (const char* field : {"table", "schema", "rows", "admission_records", "clocks", "files"}) {
+      out->at(field);
+    }
+  } catch (const json::exception& e) {
+    return Status::DataLoss("checkpoint manifest '" + path + "' is malformed: " + e.what());
+  }
+  return Status::OK();
+}
+
+// The manifest entry of file `name`.
+Status FileEntry(const json& manifest, const std::string& dir, const std::string& name,
+                 json* out) {
+  for (const json& f : manifest.at("files")) {
+    if (f.at("name").get<std::string>() == name) {
+      *out = f;
+      return Status::OK();
+    }
+  }
+  return Status::DataLoss("checkpoint manifest '" + dir + "/manifest.json' lists no '" + name + "'");
+}
+
+// Where each of the table's blocks is in the checkpoint (by name).
+Status MatchSchema(const json& manifest, const std::string& dir, const CheckpointSchema& schema,
+                   const std::string& table, std::vector<size_t>* source) {
+  const json& saved = manifest.at("schema");
+  const std::string key_dtype = saved.at("key_dtype").get<std::string>();
+  const std::string prefix = "table '" + table + "': checkpoint '" + dir + "' ";
+  if (key_dtype != KeyTypeName(schema.key_dtype)) {
+    return Status::InvalidArgument(prefix + "has key dtype " + key_dtype + ", the table " +
+                                   KeyTypeName(schema.key_dtype));
+  }
+  const int64_t dim = saved.at("dim").get<int64_t>();
+  if (dim != schema.dim) {
+    return Status::InvalidArgument(prefix + "has dim " + std::to_string(dim) + ", the table " +
+                                   std::to_string(schema.dim));
+  }
+  const json& blocks = saved.at("blocks");
+  std::string have, want;
+  for (const json& b : blocks) have += (have.empty() ? "" : ", ") + b.at("name").get<std::string>();
+  for (const CheckpointBlock& b : schema.blocks) want += (want.empty() ? "" : ", ") + b.name;
+  if (blocks.size() != schema.blocks.size()) {
+    return Status::InvalidArgument(prefix + "holds blocks [" + have + "], the table has [" + want +
+                                   "] (the hash optimizers differ)");
+  }
+  source->clear();
+  for (const CheckpointBlock& b : schema.blocks) {
+    size_t found = blocks.size();
+    for (size_t j = 0; j < blocks.size(); ++j) {
+      if (blocks[j].at("name").get<std::string>() == b.name) found = j;
+    }
+    if (found == blocks.size()) {
+      return Status::InvalidArgument(prefix + "holds blocks [" + have + "], the table has [" +
+                                     want + "] (the hash optimizers differ)");
+    }
+    if (blocks[found].at("width").get<int64_t>() != b.width) {
+      return Status::InvalidArgument(prefix + "has block '" + b.name + "' of width " +
+                                     std::to_string(blocks[found].at("width").get<int64_t>()) +
+                                     ", the table " + std::to_string(b.width));
+    }
+    source->push_back(found);
+  }
+  return Status::OK();
+}
+
+Status ReadRows(const json& manifest, const std::string& dir, const CheckpointSchema& schema,
+                const std::vector<size_t>& source, Table* table, DeviceRows* rows) {
+  const int64_t n = manifest.at("rows").get<int64_t>();
+  const int64_t width = rows->width();
+  const size_t nblocks = schema.blocks.size();
+  json entry;
+  FileReader keys, freq;
+  std::vector<FileReader> blocks(nblocks);
+  ASC_RETURN_IF_ERROR(FileEntry(manifest, dir, "keys.bin", &entry));
+  ASC_RETURN_IF_ERROR(keys.Open(dir, entry));
+  ASC_RETURN_IF_ERROR(FileEntry(manifest, dir, "freq.bin", &entry));
+  ASC_RETURN_IF_ERROR(freq.Open(dir, entry));
+  for (size_t b = 0; b < nblocks; ++b) {
+    ASC_RETURN_IF_ERROR(FileEntry(manifest, dir, BlockFile(source[b]), &entry));
+    if (entry.at("bytes").get<int64_t>() != n * schema.blocks[b].width * 4) {
+      return Status::DataLoss("checkpoint file '" + dir + "/" + BlockFile(source[b]) +
+                              "' does not hold " + std::to_string(n) + " rows");
+    }
+    ASC_RETURN_IF_ERROR(blocks[b].Open(dir, entry));
+  }
+  constexpr int64_t kBatch = 1 << 16;
+  std::vector<int64_t> k;
+  std::vector<uint32_t> f;
+  std::vector<float> column, full;
+  for (int64_t base = 0; base < n; base += kBatch) {
+    const int64_t m = std::min(kBatch, n - base);
+    k.resize(static_cast<size_t>(m));
+    f.resize(static_cast<size_t>(m));
+    full.resize(static_cast<size_t>(m * width));
+    ASC_RETURN_IF_ERROR(keys.Read(k.data(), sizeof(int64_t) * m));
+    ASC_RETURN_IF_ERROR(freq.Read(f.data(), sizeof(uint32_t) * m));
+    int64_t offset = 0;
+    for (size_t b = 0; b < nblocks; ++b) {
+      const int64_t w = schema.blocks[b].width;
+      column.resize(static_cast<size_t>(m * w));
+      ASC_RETURN_IF_ERROR(blocks[b].Read(column.data(), sizeof(float) * column.size()));
+      for (int64_t i = 0; i < m; ++i) {
+        std::copy_n(column.data() + i * w, w, full.data() + i * width + offset);
+      }
+      offset += w;
+    }
+    ASC_RETURN_IF_ERROR(table->Import(m, k.data(), full.data(), f.data(), rows));
+  }
+  ASC_RETURN_IF_ERROR(keys.Verify());
+  ASC_RETURN_IF_ERROR(freq.Verify());
+  for (const FileReader& b : blocks) ASC_RETURN_IF_ERROR(b.Verify());
+  return Status::OK();
+}
+
+}  // namespace
+
+Status SaveTableCheckpoint(const Table& table, const DeviceRows& rows,
+                           const CheckpointSchema& schema, const CheckpointSaveOptions& options,
+                           const std::string& dir, CheckpointSummary* summary) {
+  ASC_RETURN_IF_ERROR(CheckSchema(schema, rows.width()));
+  if (options.batch <= 0) return Status::InvalidArgument("checkpoint batch must be > 0");
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    return Status::AlreadyExists("table checkpoint '" + dir + "' exists already");
+  }
+  const std::string parent = Parent(dir);
+  ASC_RETURN_IF_ERROR(MakeDirs(parent));
+  const std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
+  RemoveFlatDir(tmp);  // left by an earlier save of this process that failed
+  if (::mkdir(tmp.c_str(), 0755) != 0) return IoError("cannot create", tmp);
+  CheckpointSummary written;
+  Status s = WriteFiles(table, rows, schema, options, tmp, &written);
+  if (s.ok() && ::rename(tmp.c_str(), dir.c_str()) != 0) s = IoError("cannot rename " + tmp + " to", dir);
+  if (s.ok()) s = SyncPath(parent);
+  if (!s.ok()) {
+    RemoveFlatDir(tmp);
+    return s;
+  }
+  *summary = written;
+  return Status::OK();
+}
+
+Status LoadTableCheckpoint(const std::string& dir, const CheckpointSchema& schema, Table* table,
+                           DeviceRows* rows, CheckpointSummary* summary) {
+  ASC_RETURN_IF_ERROR(CheckSchema(schema, rows->width()));
+  json manifest;
+  ASC_RETURN_IF_ERROR(ReadManifest(dir, &manifest));
+  std::vector<size_t> source;
+  try {
+    ASC_RETURN_IF_ERROR(MatchSchema(manifest, dir, schema, table->name(), &source));
+    ASC_RETURN_IF_ERROR(ReadRows(manifest, dir, schema, source, table, rows));
+    const int64_t records = manifest.at("admission_records").get<int64_t>();
+    json entry;
+    ASC_RETURN_IF_ERROR(FileEntry(manifest, dir, "admission.bin", &entry));
+    FileReader admission;
+    ASC_RETURN_IF_ERROR(admission.Open(dir, entry));
+    if (entry.at("bytes").get<int64_t>() != records * 24) {
+      return Status::DataLoss("checkpoint file '" + dir + "/admission.bin' does not hold " +
+                              std::to_string(records) + " records");
+    }
+    std::vector<int64_t> triples(static_cast<size_t>(3 * records));
+    ASC_RETURN_IF_ERROR(admission.Read(triples.data(), sizeof(int64_t) * triples.size()));
+    ASC_RETURN_IF_ERROR(admission.Verify());
+    summary->admission_dropped = 0;
+    if (table->has_admission()) {
+      std::vector<int64_t> k(records), c(records), t(records);
+      for (int64_t i = 0; i < records; ++i) {
+        k[i] = triples[3 * i];
+        c[i] = triples[3 * i + 1];
+        t[i] = triples[3 * i + 2];
+      }
+      ASC_RETURN_IF_ERROR(table->ImportAdmission(records, k.data(), c.data(), t.data()));
+    } else {
+      summary->admission_dropped = records;
+    }
+    const json& clocks = manifest.at("clocks");
+    Table::Clocks c;
+    c.steps = clocks.at("steps").get<int64_t>();
+    c.admission_time = clocks.at("admission_time").get<int64_t>();
+    c.admission_steps = clocks.at("admission_steps").get<int64_t>();
+    ASC_RETURN_IF_ERROR(table->SetClocks(c));
+    summary->rows = manifest.at("rows").get<int64_t>();
+    summary->admission_records = records;
+  } catch (const json::exception& e) {
+    return Status::DataLoss("checkpoint manifest '" + dir + "/manifest.json' is malformed: " +
+                            e.what());
+  }
+  return Status::OK();
+}
+
+}  // namespace asc
