@@ -29,15 +29,10 @@ import weakref
 import tensorflow as tf
 
 from mx_rec.ops import asc_ops
-from mx_rec.util import tf_internals
+from mx_rec.util import initialize, tf_internals
 
 # The directory beside TF checkpoint <prefix> holding its tables.
 SPARSE_SUFFIX = ".mx_rec"
-
-
-def sparse_dir(prefix):
-    """Directory of the table checkpoints that belong to TF checkpoint `prefix`."""
-    return prefix + SPARSE_SUFFIX
 
 
 def tensor_name(table_name):
@@ -62,14 +57,21 @@ def make_saveable(table, graph_table):
 
     def save(prefix):
         variables, inits, names = states()
+        config = initialize.get_config() if initialize.is_initialized() else None
+        incremental = bool(config and config.is_incremental_checkpoint)
         return asc_ops.table_save(graph_table.handle, graph_table.variable, variables, inits,
-                                  names, prefix, _global_step(),
+                                  names, prefix, _global_step(), incremental=incremental,
+                                  full_every_secs=config.save_checkpoint_due_time
+                                  if incremental else 0,
                                   name=f"mx_rec_save_{table.name}")
 
     def restore(prefix, entry):
         variables, inits, names = states()
         thresholds = table.thresholds
-        initializers = [v.initializer for v in [graph_table.variable] + variables]
+        # The variables' own initializers: a warm start's (which loads
+        # another checkpoint into the table) would only be undone here.
+        initializers = [graph_table.own_initializers.get(v.name, v.initializer)
+                        for v in [graph_table.variable] + variables]
         with tf.control_dependencies(initializers):
             return asc_ops.table_restore(
                 graph_table.handle, graph_table.variable, variables, inits, names, prefix, entry,
@@ -102,4 +104,9 @@ def _saveable_of(obj):
     return _TAGGED.get(graph, {}).get(name)
 
 
-tf_internals.install_saver_hooks(_saveable_of, sparse_dir)
+def _on_remove(prefix):
+    from mx_rec.checkpoint import retention  # pylint: disable=import-outside-toplevel
+    retention.prune(prefix)
+
+
+tf_internals.install_saver_hooks(_saveable_of, _on_remove)

@@ -104,11 +104,13 @@ def export_admission(table, name=None):
 
 
 def table_save(table, embedding, states, initial_values, state_names, prefix, global_step,
-               name=None):
-    """Op writing the table's checkpoint directory "<prefix>.mx_rec/<entry>"; returns entry."""
+               incremental=False, full_every_secs=0, name=None):
+    """Op writing the table's checkpoint directory "<prefix>.mx_rec/<entry>" (a
+    delta when `incremental` and a full one is not due); returns entry."""
     return _ops().asc_table_save(table, embedding.handle, [s.handle for s in states], prefix,
                                  global_step, initial_values=list(initial_values),
-                                 state_names=list(state_names), name=name)
+                                 state_names=list(state_names), incremental=incremental,
+                                 full_every_secs=full_every_secs, name=name)
 
 
 def table_restore(table, embedding, states, initial_values, state_names, prefix, entry,

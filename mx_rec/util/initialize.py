@@ -22,6 +22,14 @@ class Config:
     eval_steps: Optional[int] = None
     save_steps: Optional[int] = None
     max_steps: Optional[int] = None
+    # Checkpoints (see README "Saving and restoring"): deltas between full
+    # checkpoints, a full one at least every save_checkpoint_due_time seconds;
+    # save_delta_checkpoints_secs is the saving interval mx_rec.checkpoint's
+    # hook uses; restore_model_version picks the global step restored.
+    is_incremental_checkpoint: bool = False
+    save_checkpoint_due_time: Optional[int] = None
+    save_delta_checkpoints_secs: Optional[int] = None
+    restore_model_version: Optional[int] = None
     # Every table created since init(), in creation order.
     tables: List[object] = dataclasses.field(default_factory=list)
     # graph -> {table name: SparseTable} of the tables used in that graph
@@ -38,7 +46,9 @@ _GRAPH_TABLES = weakref.WeakKeyDictionary()
 
 
 def init(use_dynamic=True, use_dynamic_expansion=False, train_steps=None, eval_steps=None,
-         save_steps=None, max_steps=None):
+         save_steps=None, max_steps=None, is_incremental_checkpoint=False,
+         save_checkpoint_due_time=None, save_delta_checkpoints_secs=None,
+         restore_model_version=None):
     """Initialises mx_rec for this process.
 
     Args:
@@ -49,6 +59,16 @@ def init(use_dynamic=True, use_dynamic_expansion=False, train_steps=None, eval_s
         instead of failing the step.
       train_steps, eval_steps, save_steps, max_steps: optional step counts,
         kept for hooks and logging; never required.
+      is_incremental_checkpoint: every Saver save after a table's first one
+        (in a session) writes only what changed since the previous save (a
+        delta: touched rows and tombstones), until a full checkpoint is due.
+      save_checkpoint_due_time: seconds between full checkpoints when
+        incremental (default 3600).
+      save_delta_checkpoints_secs: seconds between saves of
+        mx_rec.checkpoint.saver_hook (default: TF's 600).
+      restore_model_version: global step whose checkpoint a restore from a
+        checkpoint directory picks (mx_rec.checkpoint.version_path, and
+        MonitoredTrainingSession / Estimator); default the newest.
     """
     global _config
     if _config is not None:
@@ -58,7 +78,16 @@ def init(use_dynamic=True, use_dynamic_expansion=False, train_steps=None, eval_s
     for name, value in (("train_steps", train_steps), ("eval_steps", eval_steps),
                         ("save_steps", save_steps), ("max_steps", max_steps)):
         counts[name] = None if value is None else check_int(name, value, -1)
+    if is_incremental_checkpoint and save_checkpoint_due_time is None:
+        save_checkpoint_due_time = 3600
+    for name, value in (("save_checkpoint_due_time", save_checkpoint_due_time),
+                        ("save_delta_checkpoints_secs", save_delta_checkpoints_secs)):
+        counts[name] = None if value is None else check_int(name, value, 1)
+    counts["restore_model_version"] = None if restore_model_version is None else \
+        check_int("restore_model_version", restore_model_version, 0)
     _config = Config(use_dynamic=check_bool("use_dynamic", use_dynamic),
+                     is_incremental_checkpoint=check_bool("is_incremental_checkpoint",
+                                                          is_incremental_checkpoint),
                      use_dynamic_expansion=check_bool("use_dynamic_expansion",
                                                       use_dynamic_expansion),
                      **counts)

@@ -9,8 +9,6 @@ and importing mx_rec on an untested TensorFlow fails here, clearly, instead of
 deep inside a graph rewrite.
 """
 
-import shutil
-
 import tensorflow as tf
 from tensorflow.python.data.ops import dataset_ops
 from tensorflow.python.checkpoint import checkpoint_management
@@ -122,14 +120,14 @@ class TableSaveable(saveable_object.SaveableObject):
         return self._restore_fn(saver_prefix(), restored_tensors[0])
 
 
-def install_saver_hooks(table_saveable_of, sparse_dir_of):
+def install_saver_hooks(table_saveable_of, on_remove):
     """Makes every tf.compat.v1.train.Saver built from now on save tables
     through their saveables, and remove their files when it prunes.
 
     table_saveable_of(obj): the TableSaveable of the table whose variable obj
       is, or None for any other object.
-    sparse_dir_of(prefix): the directory holding the tables' files of the
-      checkpoint at prefix (removed with it)."""
+    on_remove(prefix): called after a Saver removed the TF checkpoint at
+      prefix (keep_checkpoint_max)."""
     if getattr(saveable_object_util.validate_and_slice_inputs, "_mx_rec", False):
         return
     validate = saveable_object_util.validate_and_slice_inputs
@@ -152,8 +150,23 @@ def install_saver_hooks(table_saveable_of, sparse_dir_of):
 
     def remove_checkpoint(checkpoint_prefix, *args, **kwargs):
         remove(checkpoint_prefix, *args, **kwargs)
-        shutil.rmtree(sparse_dir_of(checkpoint_prefix), ignore_errors=True)
+        on_remove(checkpoint_prefix)
 
     validate_and_slice_inputs._mx_rec = True
     saveable_object_util.validate_and_slice_inputs = validate_and_slice_inputs
     checkpoint_management.remove_checkpoint = remove_checkpoint
+
+
+# ---- warm start ----------------------------------------------------------------------
+
+
+def set_initializer(variable, init_op):
+    """Makes `init_op` what `variable.initializer` is from now on, so every
+    global_variables_initializer() (and Scaffold init_op) built later runs it
+    to initialize `variable`; initial_value stays as it was.
+
+    This is how tf.compat.v1.train.init_from_checkpoint warm-starts a variable
+    (checkpoint_utils._set_checkpoint_initializer sets the same attribute of
+    the variable, TF 2.15); mx_rec.checkpoint.warm_start does it for a table's
+    embedding variable, whose initializer then also loads the table."""
+    variable._initializer_op = init_op  # pylint: disable=protected-access

@@ -159,8 +159,9 @@ void KeyAdmission::SetClock(int64_t time) {
   clock_call_ = 0;
 }
 
-Status KeyAdmission::Import(int64_t n, const int64_t* keys, const int64_t* counts,
-                            const int64_t* last_seen) {
+namespace {
+
+Status CheckRecords(int64_t n, const int64_t* keys, const int64_t* counts) {
   KeySlotMap check(n);
   for (int64_t i = 0; i < n; ++i) {
     if (counts[i] < 0) {
@@ -175,9 +176,23 @@ Status KeyAdmission::Import(int64_t n, const int64_t* keys, const int64_t* count
     }
     check.InsertBatch(1, keys + i, &i);
   }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status KeyAdmission::Import(int64_t n, const int64_t* keys, const int64_t* counts,
+                            const int64_t* last_seen) {
+  ASC_RETURN_IF_ERROR(CheckRecords(n, keys, counts));
   std::vector<int64_t> old_keys, unused_counts, unused_seen;
   Export(&old_keys, &unused_counts, &unused_seen);
   Forget(static_cast<int64_t>(old_keys.size()), old_keys.data());
+  return Merge(n, keys, counts, last_seen);
+}
+
+Status KeyAdmission::Merge(int64_t n, const int64_t* keys, const int64_t* counts,
+                           const int64_t* last_seen) {
+  ASC_RETURN_IF_ERROR(CheckRecords(n, keys, counts));
   for (int64_t i = 0; i < n; ++i) {
     const int64_t r = RecordOf(keys[i]);
     count_[static_cast<size_t>(r)] = counts[i];
@@ -185,6 +200,21 @@ Status KeyAdmission::Import(int64_t n, const int64_t* keys, const int64_t* count
     clock_ = std::max(clock_, last_seen[i]);
   }
   return Status::OK();
+}
+
+void KeyAdmission::ExportOf(int64_t n, const int64_t* keys, std::vector<int64_t>* out_keys,
+                            std::vector<int64_t>* counts, std::vector<int64_t>* last_seen) const {
+  out_keys->clear();
+  counts->clear();
+  last_seen->clear();
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t r;
+    index_.FindBatch(1, keys + i, &r);
+    if (r == KeySlotMap::kNoSlot) continue;
+    out_keys->push_back(keys[i]);
+    counts->push_back(count_[static_cast<size_t>(r)]);
+    last_seen->push_back(last_seen_[static_cast<size_t>(r)]);
+  }
 }
 
 int64_t KeyAdmission::memory_bytes() const {

@@ -219,6 +219,12 @@ void Table::EndStep(StepId step, bool commit) {
     EraseLocked(static_cast<int64_t>(erase.size()), erase.data());
     stats_.rolled_back_keys += static_cast<int64_t>(erase.size());
   }
+  if (tracking_ && commit) {
+    for (int64_t key : st.seen) {
+      touched_.insert(key);
+      removed_.erase(key);
+    }
+  }
   for (const auto& [slot, key] : st.pinned) Unpin(slot, key);
 }
 
@@ -254,6 +260,7 @@ Status Table::EvictStale(int64_t* evicted) {
   }
   std::vector<int64_t> stale;
   admission_->records().TakeStale(&stale);
+  NoteRemoved(static_cast<int64_t>(stale.size()), stale.data());
   *evicted = stale.empty() ? 0 : EraseLocked(static_cast<int64_t>(stale.size()), stale.data());
   stats_.stale_evicted += *evicted;
   return Status::OK();
@@ -331,6 +338,7 @@ Status Table::Lookup(StepId step, int64_t n, const K* keys, const KeyAccess* acc
                                             "configured (access_threshold)");
   }
   wide_keys_.assign(keys, keys + n);
+  if (tracking_) st->seen.insert(st->seen.end(), wide_keys_.begin(), wide_keys_.end());
   bool advanced = false;
   if (access != nullptr) {
     ASC_RETURN_IF_ERROR(
@@ -711,6 +719,7 @@ int64_t Table::Erase(int64_t n, const K* keys) {
   if (n <= 0) return 0;
   std::vector<int64_t> wide(keys, keys + n);
   if (admission_ != nullptr) admission_->records().Forget(n, wide.data());
+  NoteRemoved(n, wide.data());
   return EraseLocked(n, wide.data());
 }
 
@@ -755,11 +764,11 @@ void Table::Snapshot(std::vector<int64_t>* keys, std::vector<int64_t>* slots) co
 
 // ---- checkpoints ----------------------------------------------------------------------
 
-std::vector<Table::ExportEntry> Table::ExportOrder() const {
+std::vector<Table::ExportEntry> Table::ExportOrder(int64_t n, const int64_t* keys) const {
   std::vector<ExportEntry> order;
-  order.reserve(static_cast<size_t>(map_.size()));
   const bool ddr = options_.ddr_mode();
-  map_.ForEach([&](int64_t key, int64_t location) {
+  auto add = [&](int64_t key, int64_t location) {
+    if (location == KeySlotMap::kNoSlot) return;
     uint32_t freq = 1;
     if (IsHostRow(location)) {
       freq = host_->freq(HostRowOf(location));
@@ -769,7 +778,15 @@ std::vector<Table::ExportEntry> Table::ExportOrder() const {
       if (ddr) freq = device_->freq(location);
     }
     order.push_back({key, location, freq});
-  });
+  };
+  if (keys == nullptr) {
+    order.reserve(static_cast<size_t>(map_.size()));
+    map_.ForEach(add);
+  } else {
+    std::vector<int64_t> locations(static_cast<size_t>(n));
+    map_.FindBatch(n, keys, locations.data());
+    for (int64_t i = 0; i < n; ++i) add(keys[i], locations[i]);
+  }
   auto tier = [](int64_t location) { return IsDeviceSlot(location) ? 0 : IsHostRow(location) ? 1 : 2; };
   std::sort(order.begin(), order.end(), [&](const ExportEntry& a, const ExportEntry& b) {
     const int ta = tier(a.location), tb = tier(b.location);
@@ -908,6 +925,58 @@ Status Table::Import(int64_t n, const int64_t* keys, const float* rows_in, const
   for (int64_t i = to_device + to_host; i < n; ++i) locations[i] = kOnSsd;
   map_.InsertBatch(n, keys, locations.data());
   return Status::OK();
+}
+
+void Table::NoteRemoved(int64_t n, const int64_t* keys) {
+  if (!tracking_) return;
+  for (int64_t i = 0; i < n; ++i) {
+    removed_.insert(keys[i]);
+    touched_.erase(keys[i]);
+  }
+}
+
+Table::Changes Table::TakeChanges() {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  tracking_ = true;
+  Changes c;
+  c.touched.assign(touched_.begin(), touched_.end());
+  c.removed.assign(removed_.begin(), removed_.end());
+  std::sort(c.touched.begin(), c.touched.end());
+  std::sort(c.removed.begin(), c.removed.end());
+  touched_.clear();
+  removed_.clear();
+  return c;
+}
+
+void Table::ReturnChanges(const Changes& changes) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  // Later changes win: a key touched since is not removed, and vice versa.
+  for (int64_t key : changes.removed) {
+    if (touched_.count(key) == 0) removed_.insert(key);
+  }
+  for (int64_t key : changes.touched) {
+    if (removed_.count(key) == 0) touched_.insert(key);
+  }
+}
+
+Status Table::ExportAdmissionOf(int64_t n, const int64_t* keys, std::vector<int64_t>* out_keys,
+                                std::vector<int64_t>* counts,
+                                std::vector<int64_t>* last_seen) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  if (admission_ == nullptr) {
+    return Status::FailedPrecondition("table '" + name() + "' has no admission configured");
+  }
+  admission_->records().ExportOf(n, keys, out_keys, counts, last_seen);
+  return Status::OK();
+}
+
+Status Table::MergeAdmission(int64_t n, const int64_t* keys, const int64_t* counts,
+                             const int64_t* last_seen) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (admission_ == nullptr) {
+    return Status::FailedPrecondition("table '" + name() + "' has no admission configured");
+  }
+  return admission_->records().Merge(n, keys, counts, last_seen);
 }
 
 Table::Clocks Table::clocks() const {

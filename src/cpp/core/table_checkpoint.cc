@@ -159,6 +159,16 @@ class FileReader {
     }
     return Status::OK();
   }
+  // Reads the rest of the file, then Verify.
+  Status ReadRestAndVerify() {
+    std::vector<char> buffer(1 << 16);
+    while (read_ < expected_size_) {
+      const size_t bytes = static_cast<size_t>(
+          std::min<int64_t>(static_cast<int64_t>(buffer.size()), expected_size_ - read_));
+      ASC_RETURN_IF_ERROR(Read(buffer.data(), bytes));
+    }
+    return Verify();
+  }
 
  private:
   std::string name_, path_;
@@ -192,16 +202,18 @@ Status WriteFiles(const Table& table, const DeviceRows& rows, const CheckpointSc
                   const CheckpointSaveOptions& options, const std::string& tmp,
                   CheckpointSummary* summary) {
   const size_t nblocks = schema.blocks.size();
-  FileWriter keys, freq, admission;
+  const Table::Changes* delta = options.delta;
+  FileWriter keys, freq, admission, tombstones;
   std::vector<FileWriter> blocks(nblocks);
   ASC_RETURN_IF_ERROR(keys.Open(tmp, "keys.bin"));
   ASC_RETURN_IF_ERROR(freq.Open(tmp, "freq.bin"));
   for (size_t b = 0; b < nblocks; ++b) ASC_RETURN_IF_ERROR(blocks[b].Open(tmp, BlockFile(b)));
   ASC_RETURN_IF_ERROR(admission.Open(tmp, "admission.bin"));
+  ASC_RETURN_IF_ERROR(tombstones.Open(tmp, "tombstones.bin"));
   const Table::Clocks clocks = table.clocks();
   int64_t n = 0;
   std::vector<float> column;
-  ASC_RETURN_IF_ERROR(table.Export(rows, options.batch, [&](const Table::RowBatch& batch) {
+  auto sink = [&](const Table::RowBatch& batch) {
     ASC_RETURN_IF_ERROR(keys.Write(batch.keys, sizeof(int64_t) * batch.n));
     ASC_RETURN_IF_ERROR(freq.Write(batch.freq, sizeof(uint32_t) * batch.n));
     int64_t offset = 0;
@@ -216,11 +228,22 @@ Status WriteFiles(const Table& table, const DeviceRows& rows, const CheckpointSc
     }
     n += batch.n;
     return Status::OK();
-  }));
+  };
+  if (delta == nullptr) {
+    ASC_RETURN_IF_ERROR(table.Export(rows, options.batch, sink));
+  } else {
+    ASC_RETURN_IF_ERROR(table.ExportKeys(rows, static_cast<int64_t>(delta->touched.size()),
+                                         delta->touched.data(), options.batch, sink));
+    ASC_RETURN_IF_ERROR(
+        tombstones.Write(delta->removed.data(), sizeof(int64_t) * delta->removed.size()));
+  }
   int64_t records = 0;
   if (table.has_admission()) {
     std::vector<int64_t> k, c, t;
-    ASC_RETURN_IF_ERROR(table.ExportAdmission(&k, &c, &t));
+    ASC_RETURN_IF_ERROR(delta == nullptr
+                            ? table.ExportAdmission(&k, &c, &t)
+                            : table.ExportAdmissionOf(static_cast<int64_t>(delta->touched.size()),
+                                                      delta->touched.data(), &k, &c, &t));
     records = static_cast<int64_t>(k.size());
     std::vector<int64_t> triples(static_cast<size_t>(3 * records));
     for (int64_t i = 0; i < records; ++i) {
@@ -232,7 +255,7 @@ Status WriteFiles(const Table& table, const DeviceRows& rows, const CheckpointSc
   }
   json files = json::array();
   int64_t bytes = 0;
-  for (FileWriter* f : {&keys, &freq, &admission}) {
+  for (FileWriter* f : {&keys, &freq, &admission, &tombstones}) {
     ASC_RETURN_IF_ERROR(f->Finish());
     files.push_back(f->Entry());
     bytes += f->size();
@@ -245,7 +268,9 @@ Status WriteFiles(const Table& table, const DeviceRows& rows, const CheckpointSc
   const json manifest = {
       {"format", kCheckpointFormat},
       {"format_version", kCheckpointFormatVersion},
-      {"kind", "full"},
+      {"kind", delta == nullptr ? "full" : "delta"},
+      {"chain", options.chain},
+      {"tombstones", delta == nullptr ? 0 : static_cast<int64_t>(delta->removed.size())},
       {"table", table.name()},
       {"schema", SchemaJson(schema)},
       {"options", table.options().Serialize()},
@@ -267,6 +292,7 @@ Status WriteFiles(const Table& table, const DeviceRows& rows, const CheckpointSc
   ASC_RETURN_IF_ERROR(out.Finish());
   summary->rows = n;
   summary->admission_records = records;
+  summary->tombstones = delta == nullptr ? 0 : static_cast<int64_t>(delta->removed.size());
   summary->bytes = bytes;
   return SyncPath(tmp);
 }
@@ -358,8 +384,11 @@ Status MatchSchema(const json& manifest, const std::string& dir, const Checkpoin
   return Status::OK();
 }
 
+// Imports the rows of checkpoint `dir`; `replace`: its keys may be held
+// already (a delta), their old rows are dropped first.
 Status ReadRows(const json& manifest, const std::string& dir, const CheckpointSchema& schema,
-                const std::vector<size_t>& source, Table* table, DeviceRows* rows) {
+                const std::vector<size_t>& source, bool replace, Table* table,
+                DeviceRows* rows) {
   const int64_t n = manifest.at("rows").get<int64_t>();
   const int64_t width = rows->width();
   const size_t nblocks = schema.blocks.size();
@@ -399,7 +428,14 @@ Status ReadRows(const json& manifest, const std::string& dir, const CheckpointSc
       }
       offset += w;
     }
-    ASC_RETURN_IF_ERROR(table->Import(m, k.data(), full.data(), f.data(), rows));
+    if (replace) table->Erase(m, k.data());
+    const Status imported = table->Import(m, k.data(), full.data(), f.data(), rows);
+    if (!imported.ok()) {
+      // A corrupt keys.bin fails the import (a key repeated, or outside an
+      // int32 table's range) before its CRC-32 is checked: report the file.
+      ASC_RETURN_IF_ERROR(keys.ReadRestAndVerify());
+      return imported;
+    }
   }
   ASC_RETURN_IF_ERROR(keys.Verify());
   ASC_RETURN_IF_ERROR(freq.Verify());
@@ -435,51 +471,121 @@ Status SaveTableCheckpoint(const Table& table, const DeviceRows& rows,
   return Status::OK();
 }
 
-Status LoadTableCheckpoint(const std::string& dir, const CheckpointSchema& schema, Table* table,
-                           DeviceRows* rows, CheckpointSummary* summary) {
-  ASC_RETURN_IF_ERROR(CheckSchema(schema, rows->width()));
+namespace {
+
+// Reads an int64 file of `count` values listed in the manifest.
+Status ReadInt64s(const json& manifest, const std::string& dir, const std::string& name,
+                  int64_t count, std::vector<int64_t>* out) {
+  json entry;
+  ASC_RETURN_IF_ERROR(FileEntry(manifest, dir, name, &entry));
+  if (entry.at("bytes").get<int64_t>() != count * 8) {
+    return Status::DataLoss("checkpoint file '" + dir + "/" + name + "' does not hold " +
+                            std::to_string(count) + " values");
+  }
+  FileReader reader;
+  ASC_RETURN_IF_ERROR(reader.Open(dir, entry));
+  out->resize(static_cast<size_t>(count));
+  ASC_RETURN_IF_ERROR(reader.Read(out->data(), sizeof(int64_t) * out->size()));
+  return reader.Verify();
+}
+
+// Loads one checkpoint of a chain: a full one into the empty table, a delta
+// on top of what the table holds.
+Status LoadOne(const std::string& dir, const json& manifest, const CheckpointSchema& schema,
+               Table* table, DeviceRows* rows, CheckpointSummary* summary) {
+  const bool delta = manifest.at("kind").get<std::string>() == "delta";
+  std::vector<size_t> source;
+  ASC_RETURN_IF_ERROR(MatchSchema(manifest, dir, schema, table->name(), &source));
+  if (delta) {
+    std::vector<int64_t> removed;
+    ASC_RETURN_IF_ERROR(ReadInt64s(manifest, dir, "tombstones.bin",
+                                   manifest.at("tombstones").get<int64_t>(), &removed));
+    table->Erase(static_cast<int64_t>(removed.size()), removed.data());
+  }
+  ASC_RETURN_IF_ERROR(ReadRows(manifest, dir, schema, source, delta, table, rows));
+  const int64_t records = manifest.at("admission_records").get<int64_t>();
+  std::vector<int64_t> triples;
+  ASC_RETURN_IF_ERROR(ReadInt64s(manifest, dir, "admission.bin", 3 * records, &triples));
+  if (table->has_admission()) {
+    std::vector<int64_t> k(records), c(records), t(records);
+    for (int64_t i = 0; i < records; ++i) {
+      k[i] = triples[3 * i];
+      c[i] = triples[3 * i + 1];
+      t[i] = triples[3 * i + 2];
+    }
+    ASC_RETURN_IF_ERROR(delta ? table->MergeAdmission(records, k.data(), c.data(), t.data())
+                              : table->ImportAdmission(records, k.data(), c.data(), t.data()));
+  } else {
+    summary->admission_dropped += records;
+  }
+  const json& clocks = manifest.at("clocks");
+  Table::Clocks c;
+  c.steps = clocks.at("steps").get<int64_t>();
+  c.admission_time = clocks.at("admission_time").get<int64_t>();
+  c.admission_steps = clocks.at("admission_steps").get<int64_t>();
+  ASC_RETURN_IF_ERROR(table->SetClocks(c));
+  summary->admission_records = records;
+  return Status::OK();
+}
+
+// The directories of `dir`'s chain, full first, `dir` last, with manifests.
+Status ResolveChain(const std::string& dir, std::vector<std::string>* dirs,
+                    std::vector<json>* manifests) {
   json manifest;
   ASC_RETURN_IF_ERROR(ReadManifest(dir, &manifest));
-  std::vector<size_t> source;
+  const std::string root = Parent(Parent(dir));
+  dirs->clear();
+  manifests->clear();
   try {
-    ASC_RETURN_IF_ERROR(MatchSchema(manifest, dir, schema, table->name(), &source));
-    ASC_RETURN_IF_ERROR(ReadRows(manifest, dir, schema, source, table, rows));
-    const int64_t records = manifest.at("admission_records").get<int64_t>();
-    json entry;
-    ASC_RETURN_IF_ERROR(FileEntry(manifest, dir, "admission.bin", &entry));
-    FileReader admission;
-    ASC_RETURN_IF_ERROR(admission.Open(dir, entry));
-    if (entry.at("bytes").get<int64_t>() != records * 24) {
-      return Status::DataLoss("checkpoint file '" + dir + "/admission.bin' does not hold " +
-                              std::to_string(records) + " records");
+    const std::string kind = manifest.at("kind").get<std::string>();
+    if (kind != "full" && kind != "delta") {
+      return Status::DataLoss("checkpoint '" + dir + "' has unknown kind '" + kind + "'");
     }
-    std::vector<int64_t> triples(static_cast<size_t>(3 * records));
-    ASC_RETURN_IF_ERROR(admission.Read(triples.data(), sizeof(int64_t) * triples.size()));
-    ASC_RETURN_IF_ERROR(admission.Verify());
-    summary->admission_dropped = 0;
-    if (table->has_admission()) {
-      std::vector<int64_t> k(records), c(records), t(records);
-      for (int64_t i = 0; i < records; ++i) {
-        k[i] = triples[3 * i];
-        c[i] = triples[3 * i + 1];
-        t[i] = triples[3 * i + 2];
+    const auto chain = manifest.value("chain", std::vector<std::string>());
+    if ((kind == "delta") == chain.empty()) {
+      return Status::DataLoss("checkpoint '" + dir + "': a delta needs a chain, a full one none");
+    }
+    for (size_t i = 0; i < chain.size(); ++i) {
+      const std::string link = root + "/" + chain[i];
+      json m;
+      const Status s = ReadManifest(link, &m);
+      if (!s.ok()) {
+        return Status(s.code(), "delta checkpoint '" + dir + "' builds on '" + link +
+                                    "', which cannot be read: " + s.message());
       }
-      ASC_RETURN_IF_ERROR(table->ImportAdmission(records, k.data(), c.data(), t.data()));
-    } else {
-      summary->admission_dropped = records;
+      if (m.at("kind").get<std::string>() != (i == 0 ? "full" : "delta")) {
+        return Status::DataLoss("delta checkpoint '" + dir + "': its chain link '" + link +
+                                "' is not a " + (i == 0 ? "full" : "delta") + " checkpoint");
+      }
+      dirs->push_back(link);
+      manifests->push_back(std::move(m));
     }
-    const json& clocks = manifest.at("clocks");
-    Table::Clocks c;
-    c.steps = clocks.at("steps").get<int64_t>();
-    c.admission_time = clocks.at("admission_time").get<int64_t>();
-    c.admission_steps = clocks.at("admission_steps").get<int64_t>();
-    ASC_RETURN_IF_ERROR(table->SetClocks(c));
-    summary->rows = manifest.at("rows").get<int64_t>();
-    summary->admission_records = records;
   } catch (const json::exception& e) {
     return Status::DataLoss("checkpoint manifest '" + dir + "/manifest.json' is malformed: " +
                             e.what());
   }
+  dirs->push_back(dir);
+  manifests->push_back(std::move(manifest));
+  return Status::OK();
+}
+
+}  // namespace
+
+Status LoadTableCheckpoint(const std::string& dir, const CheckpointSchema& schema, Table* table,
+                           DeviceRows* rows, CheckpointSummary* summary) {
+  ASC_RETURN_IF_ERROR(CheckSchema(schema, rows->width()));
+  std::vector<std::string> dirs;
+  std::vector<json> manifests;
+  ASC_RETURN_IF_ERROR(ResolveChain(dir, &dirs, &manifests));
+  *summary = CheckpointSummary();
+  try {
+    for (size_t i = 0; i < dirs.size(); ++i) {
+      ASC_RETURN_IF_ERROR(LoadOne(dirs[i], manifests[i], schema, table, rows, summary));
+    }
+  } catch (const json::exception& e) {
+    return Status::DataLoss("checkpoint manifest under '" + dir + "' is malformed: " + e.what());
+  }
+  summary->rows = table->size();
   return Status::OK();
 }
 

@@ -12,6 +12,7 @@
 // Both first attach the graph's optimizer-state variables (as
 // AscAttachState), so a fresh session restores the state of every hash
 // optimizer before its first step.
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -76,18 +77,25 @@ REGISTER_OP("AscTableSave")
     .Attr("N: int >= 0")
     .Attr("initial_values: list(float)")
     .Attr("state_names: list(string)")
+    .Attr("incremental: bool = false")
+    .Attr("full_every_secs: int >= 0 = 0")
     .SetIsStateful()
     .SetShapeFn(shape_inference::ScalarShape)
     .Doc(R"doc(
 Writes the table (keys, rows and optimizer state from every tier, admission
 records, clocks) into the new directory "<prefix>.mx_rec/<entry>" and returns
-entry. global_step < 0: unknown.
+entry. global_step < 0: unknown. With `incremental`, a save writes a delta of
+what changed since this session's previous save of the table (in the same
+directory) unless none exists or the last full one is older than
+full_every_secs (0: never).
 )doc");
 
 class AscTableSaveOp : public OpKernel {
  public:
   explicit AscTableSaveOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, ReadStateAttrs(ctx, &names_, &initial_values_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("incremental", &incremental_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("full_every_secs", &full_every_secs_));
   }
 
   void Compute(OpKernelContext* ctx) override {
@@ -105,13 +113,38 @@ class AscTableSaveOp : public OpKernel {
     asc::CheckpointSaveOptions options;
     options.global_step = ctx->input(3 + n).scalar<int64_t>()();
     const std::string entry = NewEntry(core->name());
-    const std::string dir = prefix + ".mx_rec/" + entry;
+    const size_t slash = prefix.find_last_of('/');
+    const std::string root = slash == std::string::npos ? "." : prefix.substr(0, slash);
+    const std::string relative = prefix.substr(slash + 1) + ".mx_rec/" + entry;
+    const std::string dir = root + "/" + relative;
+    // Full or delta; tracking starts with the first save of the table.
+    TableResource::SaveChain chain = table->save_chain();
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    const bool delta = incremental_ && !chain.chain.empty() && chain.root == root &&
+                       (full_every_secs_ == 0 || now - chain.full_unix < full_every_secs_);
+    asc::Table::Changes changes;
+    if (incremental_) changes = core->TakeChanges();
+    if (delta) {
+      options.delta = &changes;
+      options.chain = chain.chain;
+    }
     asc::CheckpointSummary summary;
     const asc::Status s =
         asc::SaveTableCheckpoint(*core, *rows, SchemaOf(table.get()), options, dir, &summary);
-    OP_REQUIRES(ctx, s.ok(),
-                errors::CreateWithUpdatedMessage(
-                    ToTfStatus(s), "saving table '" + core->name() + "': " + s.message()));
+    if (!s.ok()) {
+      if (incremental_) core->ReturnChanges(changes);
+      ctx->SetStatus(errors::CreateWithUpdatedMessage(
+          ToTfStatus(s), "saving table '" + core->name() + "': " + s.message()));
+      return;
+    }
+    if (incremental_) {
+      TableResource::SaveChain next;
+      next.root = root;
+      next.chain = delta ? chain.chain : std::vector<std::string>();
+      next.chain.push_back(relative);
+      next.full_unix = delta ? chain.full_unix : now;
+      table->set_save_chain(std::move(next));
+    }
     Tensor* out = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({}), &out));
     out->scalar<tstring>()() = entry;
@@ -120,6 +153,8 @@ class AscTableSaveOp : public OpKernel {
  private:
   std::vector<std::string> names_;
   std::vector<float> initial_values_;
+  bool incremental_ = false;
+  int64_t full_every_secs_ = 0;
 };
 
 REGISTER_KERNEL_BUILDER(Name("AscTableSave").Device(DEVICE_CPU), AscTableSaveOp);

@@ -40,7 +40,18 @@ Status TableResource::Reset() {
   std::shared_ptr<asc::Table> old;  // destroyed outside the lock
   mutex_lock lock(mu_);
   old = std::move(core_);
+  save_chain_ = SaveChain();
   return CreateLocked();
+}
+
+TableResource::SaveChain TableResource::save_chain() {
+  mutex_lock lock(mu_);
+  return save_chain_;
+}
+
+void TableResource::set_save_chain(SaveChain chain) {
+  mutex_lock lock(mu_);
+  save_chain_ = std::move(chain);
 }
 
 Status TableResource::Attach(const std::vector<StateBlock>& blocks) {

@@ -70,6 +70,19 @@ class TableResource : public tensorflow::ResourceBase {
   // table this resource makes. Different thresholds than before: error.
   tensorflow::Status ConfigureAdmission(const asc::AdmissionOptions& options);
 
+  // Delta checkpoints: the chain of this table's last save (relative to
+  // `root`, the directory holding the checkpoint prefixes; see
+  // asc/table_checkpoint.h) and when its full checkpoint was written.
+  // Empty until a save; Reset (a restore, a re-run initializer) empties it,
+  // so the next save is full.
+  struct SaveChain {
+    std::string root;
+    std::vector<std::string> chain;
+    int64_t full_unix = 0;
+  };
+  SaveChain save_chain();
+  void set_save_chain(SaveChain chain);
+
   // Called as each step with training lookups of the table ends. Logs an
   // error, once, after kWarnUncommitted steps in a row ended without a
   // commit: a table trained by no hash optimizer (its new keys are taken
@@ -87,6 +100,7 @@ class TableResource : public tensorflow::ResourceBase {
   std::shared_ptr<const std::vector<StateBlock>> states_ TF_GUARDED_BY(mu_) =
       std::make_shared<const std::vector<StateBlock>>();
   std::optional<asc::AdmissionOptions> admission_ TF_GUARDED_BY(mu_);
+  SaveChain save_chain_ TF_GUARDED_BY(mu_);
   std::atomic<int> uncommitted_streak_{0};
   std::atomic<bool> warned_{false};
 };

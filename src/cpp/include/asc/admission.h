@@ -87,6 +87,12 @@ class KeyAdmission {
   // Replaces every record with the given ones (keys unique; counts >= 0).
   // InvalidArgument (and nothing changes) otherwise.
   Status Import(int64_t n, const int64_t* keys, const int64_t* counts, const int64_t* last_seen);
+  // The records of keys[0..n) that have one.
+  void ExportOf(int64_t n, const int64_t* keys, std::vector<int64_t>* out_keys,
+                std::vector<int64_t>* counts, std::vector<int64_t>* last_seen) const;
+  // Adds or replaces the records of keys[0..n), keeping the others; same
+  // checks as Import.
+  Status Merge(int64_t n, const int64_t* keys, const int64_t* counts, const int64_t* last_seen);
 
   // Latest time passed to Record (0 before the first call).
   int64_t clock() const { return clock_; }

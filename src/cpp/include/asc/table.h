@@ -292,6 +292,35 @@ class Table {
   Status Import(int64_t n, const int64_t* keys, const float* rows_in, const uint32_t* freq,
                 DeviceRows* rows);
 
+  // ---- change tracking (delta checkpoints) -----------------------------------
+  // Keys whose state changed since the last TakeChanges: `touched` (looked up
+  // by a committed step: row, optimizer state or admission record may have
+  // changed) and `removed` (erased, evicted, or their admission record
+  // forgotten; not looked up again since).
+  struct Changes {
+    std::vector<int64_t> touched;
+    std::vector<int64_t> removed;
+  };
+  // Returns the changes recorded since the previous call and starts a new
+  // record; the first call turns tracking on (nothing is recorded before it,
+  // so a table that never saves pays nothing). O(changes).
+  Changes TakeChanges();
+  // Puts back changes taken for a save that then failed.
+  void ReturnChanges(const Changes& changes);
+
+  // Like Export, but only of keys[0..n) (keys not holding a committed,
+  // written row are skipped).
+  template <typename Sink>
+  Status ExportKeys(const DeviceRows& rows, int64_t n, const int64_t* keys, int64_t batch,
+                    Sink&& sink) const;
+  // Admission records of keys[0..n) that have one. FailedPrecondition
+  // without admission.
+  Status ExportAdmissionOf(int64_t n, const int64_t* keys, std::vector<int64_t>* out_keys,
+                           std::vector<int64_t>* counts, std::vector<int64_t>* last_seen) const;
+  // Adds or replaces the records of keys[0..n), keeping the others.
+  Status MergeAdmission(int64_t n, const int64_t* keys, const int64_t* counts,
+                        const int64_t* last_seen);
+
   // The clocks a checkpoint carries: the table's step count (LRU order, hot
   // windows) and, with admission, its latest record time and own clock.
   struct Clocks {
@@ -328,6 +357,7 @@ class Table {
     // most steps never ask.
     std::unordered_set<int64_t> inserted_slots;
     size_t indexed = 0;  // entries of `inserted` already in inserted_slots
+    std::vector<int64_t> seen;  // keys its lookups passed (change tracking only)
     bool Inserted(int64_t slot);
   };
 
@@ -366,7 +396,13 @@ class Table {
     int64_t location;
     uint32_t freq;
   };
-  std::vector<ExportEntry> ExportOrder() const;
+  // Of keys[0..n) only when keys is not null.
+  std::vector<ExportEntry> ExportOrder(int64_t n, const int64_t* keys) const;
+  template <typename Sink>
+  Status ExportEntries(const DeviceRows& rows, const std::vector<ExportEntry>& order,
+                       int64_t batch, Sink& sink) const;
+  // Change tracking (mu_ held exclusively).
+  void NoteRemoved(int64_t n, const int64_t* keys);
   // Full rows of entries[0..n) into out (mu_ held, shared).
   Status ExportRows(const DeviceRows& rows, int64_t n, const ExportEntry* entries,
                     float* out) const;
@@ -396,14 +432,17 @@ class Table {
   std::unique_ptr<internal::TierSwap> swap_;       // DDR: the rows one lookup moves
   std::unique_ptr<SsdTier> ssd_;                   // SSD mode only
   std::unique_ptr<internal::AdmissionGate> admission_;  // null until ConfigureAdmission
+  // Change tracking, on from the first TakeChanges.
+  bool tracking_ = false;
+  std::unordered_set<int64_t> touched_;
+  std::unordered_set<int64_t> removed_;
 };
 
 template <typename Sink>
-Status Table::Export(const DeviceRows& rows, int64_t batch, Sink&& sink) const {
+Status Table::ExportEntries(const DeviceRows& rows, const std::vector<ExportEntry>& order,
+                            int64_t batch, Sink& sink) const {
   if (batch <= 0) return Status::InvalidArgument("export batch must be > 0");
-  std::shared_lock<std::shared_mutex> lock(mu_);
   const int64_t width = rows.width();
-  const std::vector<ExportEntry> order = ExportOrder();
   std::vector<int64_t> keys;
   std::vector<uint32_t> freq;
   std::vector<float> out;
@@ -426,6 +465,19 @@ Status Table::Export(const DeviceRows& rows, int64_t batch, Sink&& sink) const {
     ASC_RETURN_IF_ERROR(sink(b));
   }
   return Status::OK();
+}
+
+template <typename Sink>
+Status Table::Export(const DeviceRows& rows, int64_t batch, Sink&& sink) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return ExportEntries(rows, ExportOrder(0, nullptr), batch, sink);
+}
+
+template <typename Sink>
+Status Table::ExportKeys(const DeviceRows& rows, int64_t n, const int64_t* keys, int64_t batch,
+                         Sink&& sink) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return ExportEntries(rows, ExportOrder(n, keys), batch, sink);
 }
 
 }  // namespace asc

@@ -10,10 +10,18 @@
 //   block-<i>.bin   float32 [n, width]  block i of each row: block 0 is the
 //                                       embedding, then each optimizer state
 //   admission.bin   int64  [m, 3]       (key, count, last_seen) records
-//   manifest.json   written last: format and version, kind ("full"), table
+//   tombstones.bin  int64  [t]          delta only: keys removed since the
+//                                       checkpoint it builds on
+//   manifest.json   written last: format and version, kind, table
 //                   name and schema (key dtype, dim, blocks by name), global
 //                   step, clocks, row and record counts, and every file's
 //                   size and CRC-32.
+// A "full" checkpoint holds every key and record. A "delta" holds only the
+// keys looked up by committed steps since the previous save (rows of those
+// still held, and their admission records) plus tombstones, and names in
+// "chain" the checkpoints it builds on, full first, as paths relative to the
+// directory two levels up (the one holding the TF checkpoint prefixes:
+// "<prefix name>.mx_rec/<entry>"). Loading a delta loads its chain first.
 // It is written into "<dir>.tmp-<pid>", every file and the directory are
 // fsynced, and the directory is renamed to <dir>: a checkpoint either exists
 // whole or not at all. Loading checks the manifest and the schema first,
@@ -49,12 +57,17 @@ struct CheckpointSchema {
 struct CheckpointSaveOptions {
   int64_t global_step = -1;  // -1: unknown
   int64_t batch = 1 << 16;   // keys per export batch
+  // A delta of these changes (Table::TakeChanges since the previous save) on
+  // top of `chain` (non-empty, full first); null: a full checkpoint.
+  const Table::Changes* delta = nullptr;
+  std::vector<std::string> chain;
 };
 
 // What a save wrote or a load read.
 struct CheckpointSummary {
   int64_t rows = 0;
   int64_t admission_records = 0;
+  int64_t tombstones = 0;
   int64_t bytes = 0;  // data files
   // Load only: admission records in the checkpoint that the table (without
   // admission) did not take.
@@ -74,7 +87,7 @@ Status SaveTableCheckpoint(const Table& table, const DeviceRows& rows,
                            const CheckpointSchema& schema, const CheckpointSaveOptions& options,
                            const std::string& dir, CheckpointSummary* summary);
 
-// Loads checkpoint `dir` into `table` (empty, no open step) and `rows`, whose
+// Loads checkpoint `dir` (with its chain, for a delta) into `table` (empty, no open step) and `rows`, whose
 // blocks `schema` names (matched to the checkpoint's by name, so their order
 // may differ). NotFound when `dir` or a file is missing; DataLoss (naming the
 // file) for a malformed manifest, a wrong size or checksum; InvalidArgument

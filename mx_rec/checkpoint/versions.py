@@ -1,0 +1,56 @@
+"""Model versions: the checkpoints of a checkpoint directory, by global step.
+
+Every TF checkpoint "<dir>/<name>-<step>" is one version: its dense variables
+plus, per table, a full checkpoint or a delta with its chain, so restoring
+version V gives the state at step V exactly. Which one a restore uses:
+  - tf.compat.v1.train.Saver().restore(sess, version_path(dir, V));
+  - Estimator.evaluate / predict(checkpoint_path=version_path(dir, V));
+  - version_path(dir) without V: init(restore_model_version=...) if set,
+    else the newest.
+"""
+
+import os
+import re
+
+import tensorflow as tf
+
+from mx_rec.util import initialize
+
+
+def versions(checkpoint_dir):
+    """{global step: prefix} of every complete checkpoint in checkpoint_dir."""
+    found = {}
+    if not os.path.isdir(checkpoint_dir):
+        raise ValueError(f"checkpoint_dir: '{checkpoint_dir}' is not a directory")
+    for name in os.listdir(checkpoint_dir):
+        match = re.fullmatch(r"(.*-(\d+))\.index", name)
+        if match:
+            found[int(match.group(2))] = os.path.join(checkpoint_dir, match.group(1))
+    return dict(sorted(found.items()))
+
+
+def version_path(checkpoint_dir, version=None):
+    """Prefix of the checkpoint of global step `version` in checkpoint_dir
+    (default: init(restore_model_version=...), else the newest)."""
+    if version is None and initialize.is_initialized():
+        version = initialize.get_config().restore_model_version
+    if version is None:
+        latest = tf.train.latest_checkpoint(checkpoint_dir)
+        if latest is None:
+            raise ValueError(f"checkpoint_dir: '{checkpoint_dir}' holds no checkpoint")
+        return latest
+    available = versions(checkpoint_dir)
+    if version not in available:
+        raise ValueError(f"restore_model_version: no checkpoint of global step {version} in "
+                         f"'{checkpoint_dir}'; versions there: {sorted(available) or 'none'}")
+    return available[version]
+
+
+def saver_hook(checkpoint_dir, saver=None, **kwargs):
+    """A CheckpointSaverHook saving every init(save_delta_checkpoints_secs=...)
+    seconds (default 600): with incremental checkpoints, each save is a delta
+    unless a full one is due."""
+    if "save_secs" not in kwargs and "save_steps" not in kwargs:
+        secs = initialize.get_config().save_delta_checkpoints_secs
+        kwargs["save_secs"] = secs or 600
+    return tf.compat.v1.train.CheckpointSaverHook(checkpoint_dir, saver=saver, **kwargs)
