@@ -239,3 +239,23 @@ def test_pruned_checkpoints_take_their_table_directories_with_them(mx, tmp_path)
     manifest = json.loads(open(os.path.join(_table_dir(str(tmp_path / "model.ckpt-4")),
                                             "manifest.json")).read())
     assert manifest["rows"] == 5 and manifest["kind"] == "full"
+
+
+@pytest.mark.slow
+def test_dlrm_example_restores_the_model_it_saved(tmp_path):
+    """examples/dlrm: --model-dir saves, --restore 1 --steps 0 evaluates the
+    restored model: the same eval AUC and log loss (DDR tables)."""
+    script = os.path.join(HERE, os.pardir, "examples", "dlrm", "train.py")
+    common = [sys.executable, script, "--cache-mode", "DDR", "--device-vocab-size", "256",
+              "--model-dir", str(tmp_path / "model")]
+
+    def scores(extra):
+        done = subprocess.run(common + extra, capture_output=True, text=True, timeout=300,
+                              env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        assert done.returncode == 0, done.stderr[-3000:]
+        return [line for line in done.stdout.splitlines()
+                if line.startswith(("eval AUC", "eval rows"))]
+
+    trained = scores(["--steps", "60"])
+    assert len(trained) == 2
+    assert scores(["--steps", "0", "--restore", "1"]) == trained

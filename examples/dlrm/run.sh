@@ -79,6 +79,9 @@ args=(
   --host-vocab-size "${HOST_VOCAB_SIZE:-4096}"
 )
 [ -z "${SSD_DATA_PATH:-}" ] || args+=(--ssd-data-path "$SSD_DATA_PATH")
+# Checkpoints: MODEL_DIR saves there after training; RESTORE=1 starts from it.
+[ -z "${MODEL_DIR:-}" ] || args+=(--model-dir "$MODEL_DIR")
+[ "${RESTORE:-0}" = "0" ] || args+=(--restore 1)
 if [ -n "${RANK_TABLE_FILE:-}" ]; then
   args+=(--rank-table "$RANK_TABLE_FILE")
 fi

@@ -97,6 +97,12 @@ def parse_args(argv=None):
                    help="FAAE: global steps between evictions")
     p.add_argument("--rank-table", default="",
                    help="HCCL rank table json; only read for the rank count")
+    p.add_argument("--model-dir", default="",
+                   help="save a checkpoint (dense variables and every table) "
+                        "here after training")
+    p.add_argument("--restore", type=str2bool, default=False,
+                   help="1: start from the newest checkpoint in --model-dir "
+                        "(then --steps may be 0: only evaluate)")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--threads", type=int, default=2,
@@ -115,8 +121,16 @@ def check_args(args):
         print("error: the rank table describes %d ranks; this example runs "
               "one process (rank 0) only" % ranks, file=sys.stderr)
         sys.exit(2)
-    if args.steps <= 0 or args.batch_size <= 0 or args.eval_batch_size <= 0:
-        sys.exit("error: --steps and batch sizes must be positive")
+    if args.steps < (0 if args.restore else 1) or args.batch_size <= 0 or \
+            args.eval_batch_size <= 0:
+        sys.exit("error: --steps (>= 0 with --restore) and batch sizes must "
+                 "be positive")
+    if args.restore:
+        if not args.model_dir:
+            sys.exit("error: --restore needs --model-dir")
+        if tf.train.latest_checkpoint(args.model_dir) is None:
+            sys.exit("error: --model-dir %r holds no checkpoint to restore"
+                     % args.model_dir)
 
 
 def make_sparse_optimizer(name, lr):
@@ -232,8 +246,15 @@ def _train_and_eval(args, train_np, eval_np):
     config = tf.compat.v1.ConfigProto(
         intra_op_parallelism_threads=args.threads,
         inter_op_parallelism_threads=args.threads)
+    saver = tf.compat.v1.train.Saver(max_to_keep=3)
     with tf.compat.v1.Session(config=config) as sess:
-        sess.run(tf.compat.v1.global_variables_initializer())
+        if args.restore:
+            path = tf.train.latest_checkpoint(args.model_dir)
+            saver.restore(sess, path)
+            print("restored %s (global step %d)" % (
+                path, sess.run(global_step)))
+        else:
+            sess.run(tf.compat.v1.global_variables_initializer())
         sess.run(tf.compat.v1.local_variables_initializer())
 
         t_start = time.time()
@@ -258,6 +279,10 @@ def _train_and_eval(args, train_np, eval_np):
                     t_warm = now  # end of the first window (graph warm-up)
         t_end = time.time()
         elapsed = t_end - t_start
+        if args.model_dir and args.steps:
+            path = saver.save(sess, os.path.join(args.model_dir, "model.ckpt"),
+                              global_step=global_step)
+            print("saved %s (%.1f s)" % (path, time.time() - t_end))
         line = "trained %d steps (%d samples) in %.1f s: %.1f samples/s" % (
             args.steps, args.steps * args.batch_size, elapsed,
             args.steps * args.batch_size / max(elapsed, 1e-9))
