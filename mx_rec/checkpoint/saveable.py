@@ -104,9 +104,14 @@ def _saveable_of(obj):
     return _TAGGED.get(graph, {}).get(name)
 
 
+def _on_saved(prefix):
+    from mx_rec.checkpoint import retention  # pylint: disable=import-outside-toplevel
+    retention.sweep(prefix)
+
+
 def _on_remove(prefix):
     from mx_rec.checkpoint import retention  # pylint: disable=import-outside-toplevel
     retention.prune(prefix)
 
 
-tf_internals.install_saver_hooks(_saveable_of, _on_remove)
+tf_internals.install_saver_hooks(_saveable_of, _on_saved, _on_remove)

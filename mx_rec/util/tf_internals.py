@@ -120,18 +120,21 @@ class TableSaveable(saveable_object.SaveableObject):
         return self._restore_fn(saver_prefix(), restored_tensors[0])
 
 
-def install_saver_hooks(table_saveable_of, on_remove):
+def install_saver_hooks(table_saveable_of, on_saved, on_remove):
     """Makes every tf.compat.v1.train.Saver built from now on save tables
     through their saveables, and remove their files when it prunes.
 
     table_saveable_of(obj): the TableSaveable of the table whose variable obj
       is, or None for any other object.
+    on_saved(prefix): called once a Saver recorded its new checkpoint at
+      prefix in the directory's `checkpoint` file (the save is committed).
     on_remove(prefix): called after a Saver removed the TF checkpoint at
       prefix (keep_checkpoint_max)."""
     if getattr(saveable_object_util.validate_and_slice_inputs, "_mx_rec", False):
         return
     validate = saveable_object_util.validate_and_slice_inputs
     remove = checkpoint_management.remove_checkpoint
+    record = checkpoint_management.update_checkpoint_state_internal
 
     def validate_and_slice_inputs(names_to_saveables):
         kept = {}
@@ -152,9 +155,14 @@ def install_saver_hooks(table_saveable_of, on_remove):
         remove(checkpoint_prefix, *args, **kwargs)
         on_remove(checkpoint_prefix)
 
+    def update_checkpoint_state_internal(*args, **kwargs):
+        record(*args, **kwargs)
+        on_saved(kwargs.get("model_checkpoint_path", args[1] if len(args) > 1 else None))
+
     validate_and_slice_inputs._mx_rec = True
     saveable_object_util.validate_and_slice_inputs = validate_and_slice_inputs
     checkpoint_management.remove_checkpoint = remove_checkpoint
+    checkpoint_management.update_checkpoint_state_internal = update_checkpoint_state_internal
 
 
 # ---- warm start ----------------------------------------------------------------------

@@ -87,12 +87,15 @@ Status SaveTableCheckpoint(const Table& table, const DeviceRows& rows,
                            const CheckpointSchema& schema, const CheckpointSaveOptions& options,
                            const std::string& dir, CheckpointSummary* summary);
 
-// Loads checkpoint `dir` (with its chain, for a delta) into `table` (empty, no open step) and `rows`, whose
-// blocks `schema` names (matched to the checkpoint's by name, so their order
-// may differ). NotFound when `dir` or a file is missing; DataLoss (naming the
-// file) for a malformed manifest, a wrong size or checksum; InvalidArgument
-// (naming the table and both values) when the key dtype, dim or blocks
-// differ; errors of Table::Import (e.g. the keys do not fit the tiers).
+// Loads checkpoint `dir` (with its chain, for a delta) into `table` (empty,
+// no open step) and `rows`, whose blocks `schema` names. Blocks are matched
+// by name, so their order may differ, and checkpoint blocks the table lacks
+// are skipped (an evaluation graph has no optimizer state). NotFound when
+// `dir` or a file is missing; DataLoss (naming the file) for a malformed
+// manifest, a wrong size or checksum; InvalidArgument (naming the table and
+// both values) when the key dtype or dim differ, or a block of the table is
+// missing or of another width; errors of Table::Import (e.g. the keys do not
+// fit the tiers).
 Status LoadTableCheckpoint(const std::string& dir, const CheckpointSchema& schema, Table* table,
                            DeviceRows* rows, CheckpointSummary* summary);
 
