@@ -215,3 +215,38 @@ def test_train_evaluate_train_predict(mx, tmp_path, mode, inside):
     assert _libasc.live_tables("user") == []
     if mode == "SSD":
         assert not list((tmp_path / "ssd").iterdir()), "SSD directories are removed with the tables"
+
+
+@pytest.mark.parametrize("mode", ("HBM", "DDR"))
+def test_incremental_checkpoints_with_train_and_evaluate(tmp_path, mode):
+    """init(is_incremental_checkpoint=True): an Estimator's checkpoints are a
+    full one then deltas; tf.estimator.train_and_evaluate evaluates each; any
+    kept version, also one whose full base was pruned, evaluates and
+    predicts as its training session left it."""
+    from mx_rec.checkpoint.versions import version_path, versions
+    from mx_rec.util.initialize import init
+    init(is_incremental_checkpoint=True)
+    tier = table_kwargs(mode, tmp_path, device=128, host=1024)
+    model_dir = str(tmp_path / "model")
+    config = tf.estimator.RunConfig(model_dir=model_dir, save_checkpoints_steps=5,
+                                    keep_checkpoint_max=2, log_step_count_steps=None)
+    estimator = tf.estimator.Estimator(make_model_fn(tier), config=config)
+    tf.estimator.train_and_evaluate(
+        estimator, tf.estimator.TrainSpec(input_fn(0), max_steps=20),
+        tf.estimator.EvalSpec(input_fn(1), steps=EVAL_STEPS, throttle_secs=0))
+    assert list(versions(model_dir)) == [15, 20]
+    assert table_checkpoint_manifest(model_dir)["kind"] == "delta"
+    # The chain of version 15 starts at the full checkpoint of step 0 (pruned
+    # by TF, kept for the chain).
+    assert os.path.isdir(os.path.join(model_dir, "model.ckpt-0.mx_rec"))
+    for version in (15, 20):
+        path = version_path(model_dir, version)
+        metrics = estimator.evaluate(input_fn(1), steps=EVAL_STEPS, checkpoint_path=path)
+        assert metrics["global_step"] == version
+        prob = np.concatenate([p["prob"] for p in estimator.predict(
+            input_fn(1, epochs=1), checkpoint_path=path, yield_single_examples=False)])
+        labels = make_data(1)[1]
+        n = EVAL_STEPS * 32
+        assert abs(metrics["loss"] - log_loss(labels[:n], prob[:n])) < 1e-5
+    with pytest.raises(ValueError, match=r"no checkpoint of global step 7.*\[15, 20\]"):
+        version_path(model_dir, 7)
