@@ -88,6 +88,13 @@ class GraphTable:
                 self.rows = asc_ops.read(self.handle, self.variable, self.keys, True,
                                          tf.constant(table.default_value, tf.float32))
         self.state_slots: Dict[str, StateSlot] = {}
+        # Warm start (mx_rec.checkpoint.warm_start): variable name -> the
+        # variable's own initializer, for the table variables whose
+        # initializer a warm start replaced (a Saver's restore runs these,
+        # never the warm start's); and the function rebuilding the warm
+        # start's initializer when a hash optimizer adds state variables later.
+        self.own_initializers: Dict[str, tf.Operation] = {}
+        self.rebuild_warm_start = None
         # What a tf.compat.v1.train.Saver saves and restores of the table.
         with graph.as_default():
             self.saveable = saveable.make_saveable(table, self)
@@ -192,6 +199,8 @@ class SparseTable:
                 variable = self.new_row_variable(f"{self.name}/{key}", init_value)
             saveable.tag_variable(variable, state.saveable)
             entry = state.state_slots[key] = StateSlot(variable, float(init_value), owner)
+            if state.rebuild_warm_start is not None:
+                state.rebuild_warm_start()
         elif entry.owner is not owner:
             raise ValueError(
                 f"two hash optimizers named '{owner.name}' train table '{self.name}': their state "
