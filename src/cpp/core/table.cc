@@ -677,22 +677,8 @@ Status Table::Read(int64_t n, const K* keys, const DeviceRows& rows, float* out,
       std::copy_n(gathered.data() + j * dim, dim, out + device_pos[j] * dim);
     }
   }
-  if (!ssd_keys.empty()) {
-    // One batched read; the keys stay where they are.
-    const int64_t m = static_cast<int64_t>(ssd_keys.size());
-    std::vector<float> buffer(static_cast<size_t>(m * row_width_));
-    std::unique_ptr<bool[]> held(new bool[static_cast<size_t>(m)]);
-    const Status s = ssd_->Get(m, ssd_keys.data(), buffer.data(), held.get());
-    if (!s.ok()) return Status(s.code(), "read of table '" + name() + "': " + s.message());
-    for (int64_t j = 0; j < m; ++j) {
-      if (!held[j]) {
-        return Status::Internal("read of table '" + name() + "': key " +
-                                std::to_string(ssd_keys[j]) +
-                                " is mapped to the SSD tier but the SSD tier does not hold it");
-      }
-      std::copy_n(buffer.data() + j * row_width_, dim, out + ssd_pos[j] * dim);
-    }
-  }
+  // One batched read; the keys stay where they are.
+  if (!ssd_keys.empty()) ASC_RETURN_IF_ERROR(ReadSsdRows(ssd_keys, ssd_pos, dim, out, "read"));
   return Status::OK();
 }
 
@@ -829,20 +815,24 @@ Status Table::ExportRows(const DeviceRows& rows, int64_t n, const ExportEntry* e
       std::copy_n(gathered.data() + j * width, width, out + device_pos[j] * width);
     }
   }
-  if (!ssd_keys.empty()) {
-    const int64_t m = static_cast<int64_t>(ssd_keys.size());
-    std::vector<float> buffer(static_cast<size_t>(m * width));
-    std::unique_ptr<bool[]> held(new bool[static_cast<size_t>(m)]);
-    const Status s = ssd_->Get(m, ssd_keys.data(), buffer.data(), held.get());
-    if (!s.ok()) return Status(s.code(), "export of table '" + name() + "': " + s.message());
-    for (int64_t j = 0; j < m; ++j) {
-      if (!held[j]) {
-        return Status::Internal("export of table '" + name() + "': key " +
-                                std::to_string(ssd_keys[j]) +
-                                " is mapped to the SSD tier but the SSD tier does not hold it");
-      }
-      std::copy_n(buffer.data() + j * width, width, out + ssd_pos[j] * width);
+  if (!ssd_keys.empty()) ASC_RETURN_IF_ERROR(ReadSsdRows(ssd_keys, ssd_pos, width, out, "export"));
+  return Status::OK();
+}
+
+Status Table::ReadSsdRows(const std::vector<int64_t>& keys, const std::vector<int64_t>& pos,
+                          int64_t floats, float* out, const char* what) const {
+  const int64_t m = static_cast<int64_t>(keys.size());
+  std::vector<float> buffer(static_cast<size_t>(m * row_width_));
+  std::unique_ptr<bool[]> held(new bool[static_cast<size_t>(m)]);
+  const Status s = ssd_->Get(m, keys.data(), buffer.data(), held.get());
+  const std::string where = std::string(what) + " of table '" + name() + "': ";
+  if (!s.ok()) return Status(s.code(), where + s.message());
+  for (int64_t j = 0; j < m; ++j) {
+    if (!held[j]) {
+      return Status::Internal(where + "key " + std::to_string(keys[j]) +
+                              " is mapped to the SSD tier but the SSD tier does not hold it");
     }
+    std::copy_n(buffer.data() + j * row_width_, floats, out + pos[j] * floats);
   }
   return Status::OK();
 }

@@ -52,19 +52,7 @@ const std::vector<int64_t> kKeys = {1000, 1007, 1014, 1021, -5, 0, 1042, 1049,
   EXPECT_NE((status).message().find(text), std::string::npos)                 \
       << "message: " << (status).message() << "\nexpected to contain: " << (text)
 
-enum class Mode { kHbm, kDdr, kSsd };
-
-std::string ModeName(const ::testing::TestParamInfo<Mode>& info) {
-  switch (info.param) {
-    case Mode::kHbm:
-      return "HBM";
-    case Mode::kDdr:
-      return "DDR";
-    case Mode::kSsd:
-      return "SSD";
-  }
-  return "unknown";
-}
+using testing_util::Mode;
 
 // Key -> full row (kWidth floats) of every key with a written row.
 using Reference = std::map<int64_t, std::vector<float>>;
@@ -315,7 +303,8 @@ class TableCheckpointModes : public TableCheckpointTest,
                              public ::testing::WithParamInterface<Mode> {};
 
 INSTANTIATE_TEST_SUITE_P(TableCheckpoint, TableCheckpointModes,
-                         ::testing::Values(Mode::kHbm, Mode::kDdr, Mode::kSsd), ModeName);
+                         ::testing::Values(Mode::kHbm, Mode::kDdr, Mode::kSsd),
+                         testing_util::ModeParamName);
 
 // Export -> Import into a fresh table of the same options: same keys, same
 // full rows, same counts, same order and tiers; reads and later training see

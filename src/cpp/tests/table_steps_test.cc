@@ -61,19 +61,9 @@ std::map<int64_t, std::pair<int64_t, int64_t>> AdmissionRecords(const Table& t) 
 
 // A table in one of the three modes, with its device rows (dim 2, one
 // optimizer-state block) and, for SSD mode, a scratch directory.
-enum class Mode { kHbm, kDdr, kSsd };
-
-const char* ModeName(Mode m) {
-  switch (m) {
-    case Mode::kHbm:
-      return "HBM";
-    case Mode::kDdr:
-      return "DDR";
-    case Mode::kSsd:
-      return "SSD";
-  }
-  return "?";
-}
+using testing_util::Mode;
+using testing_util::ModeName;
+using testing_util::ModeParamName;
 
 class ModeTest : public ::testing::TestWithParam<Mode> {
  protected:
@@ -98,9 +88,6 @@ class ModeTest : public ::testing::TestWithParam<Mode> {
   std::unique_ptr<FakeDevice> dev_;
 };
 
-std::string ModeParamName(const ::testing::TestParamInfo<Mode>& info) {
-  return ModeName(info.param);
-}
 
 // ---- 1. pins across concurrent steps -------------------------------------------
 

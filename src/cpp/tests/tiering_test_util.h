@@ -35,6 +35,26 @@
 namespace asc {
 namespace testing_util {
 
+// The three cache modes, for parameterised table tests.
+enum class Mode { kHbm, kDdr, kSsd };
+
+inline const char* ModeName(Mode m) {
+  switch (m) {
+    case Mode::kHbm:
+      return "HBM";
+    case Mode::kDdr:
+      return "DDR";
+    case Mode::kSsd:
+      return "SSD";
+  }
+  return "?";
+}
+
+// gtest parameter names: the mode's name.
+inline std::string ModeParamName(const ::testing::TestParamInfo<Mode>& info) {
+  return ModeName(info.param);
+}
+
 // Options of a tiered table named "emb". host = 0 gives HBM mode; callers set
 // the SSD tier, the cache policy or hot embedding on the result.
 inline TableOptions TieredOptions(int64_t device, int64_t host, int64_t dim) {

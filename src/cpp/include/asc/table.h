@@ -401,6 +401,10 @@ class Table {
   template <typename Sink>
   Status ExportEntries(const DeviceRows& rows, const std::vector<ExportEntry>& order,
                        int64_t batch, Sink& sink) const;
+  // Reads the SSD rows of keys and copies the first `floats` floats of row j
+  // to out + pos[j] * floats (mu_ held); `what` names the call in messages.
+  Status ReadSsdRows(const std::vector<int64_t>& keys, const std::vector<int64_t>& pos,
+                     int64_t floats, float* out, const char* what) const;
   // Change tracking (mu_ held exclusively).
   void NoteRemoved(int64_t n, const int64_t* keys);
   // Full rows of entries[0..n) into out (mu_ held, shared).

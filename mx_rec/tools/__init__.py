@@ -1,0 +1,1 @@
+"""Command-line tools: python -m mx_rec.tools.<tool> --help."""
