@@ -26,6 +26,14 @@ Status IoError(const std::string& what, const std::string& path) {
 }
 
 // Creates `dir` and its missing parents.
+Status SyncPath(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return IoError("cannot open", path);
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  return rc == 0 ? Status::OK() : IoError("cannot fsync", path);
+}
+
 Status MakeDirs(const std::string& dir) {
   if (dir.empty()) return Status::OK();
   struct stat st;
@@ -35,17 +43,13 @@ Status MakeDirs(const std::string& dir) {
   }
   const size_t slash = dir.find_last_of('/');
   if (slash != std::string::npos && slash > 0) ASC_RETURN_IF_ERROR(MakeDirs(dir.substr(0, slash)));
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return IoError("cannot create", dir);
-  return Status::OK();
+  if (::mkdir(dir.c_str(), 0755) != 0) {
+    return errno == EEXIST ? Status::OK() : IoError("cannot create", dir);
+  }
+  // The new directory's entry must survive a power loss too.
+  return SyncPath(slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash));
 }
 
-Status SyncPath(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return IoError("cannot open", path);
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  return rc == 0 ? Status::OK() : IoError("cannot fsync", path);
-}
 
 std::string Parent(const std::string& path) {
   const size_t slash = path.find_last_of('/');
