@@ -259,3 +259,36 @@ def test_dlrm_example_restores_the_model_it_saved(tmp_path):
     trained = scores(["--steps", "60"])
     assert len(trained) == 2
     assert scores(["--steps", "0", "--restore", "1"]) == trained
+
+
+@pytest.mark.parametrize("policy", ["LRU", "LFU"])
+def test_hot_embedding_tables_round_trip_and_rebuild_their_hot_set(mx, tmp_path, policy):
+    """A DDR table with hot embedding: rows and access counts come back, and
+    the hot set is rebuilt from the restored counts at the next refresh."""
+    table = create_table(tf.int64, ts.DIM, "t", emb_initializer=tf.compat.v1.constant_initializer(
+        ts.INIT), device_vocabulary_size=24, host_vocabulary_size=200, cache_policy=policy,
+        hot_embedding=True, hot_vocabulary_size=8, hot_refresh_steps=2)
+    ids = tf.compat.v1.placeholder(tf.int64, [None])
+    emb = sparse_lookup(table, ids)
+    train = gradient_descent.create_hash_optimizer(ts.LR).minimize(tf.reduce_sum(emb))
+    saver = tf.compat.v1.train.Saver()
+    hot = np.arange(6)
+    batches = [np.concatenate([hot, 100 + 10 * i + np.arange(10)]) for i in range(8)]
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        for batch in batches:
+            sess.run(train, {ids: batch})
+        assert table.stats(sess)["hot_keys"] > 0
+        path = saver.save(sess, str(tmp_path / "model.ckpt"))
+        saved = table_state(table, sess)
+    with tf.compat.v1.Session() as sess:
+        saver.restore(sess, path)
+        restored = table_state(table, sess)
+        np.testing.assert_array_equal(restored["rows"], saved["rows"])
+        assert (table.locate(hot, sess) == 0).all()
+        for batch in batches[:3]:
+            sess.run(train, {ids: batch})
+        stats = table.stats(sess)
+        assert stats["hot_keys"] > 0 and stats["hot_hits"] > 0
+        counts = ts.count(batches + batches[:3])
+        np.testing.assert_array_equal(table.read_rows(hot, sess), ts.expected_rows(counts, hot))
