@@ -213,3 +213,32 @@ def test_resaving_a_checkpoint_leaves_no_unnamed_table_directory(mx, tmp_path):
                 trainer.step(sess, batch)
     assert table_dirs(directory) == [0, 3, 5]
     assert unnamed_entries(directory) == []
+
+
+def test_restore_model_version_picks_the_version_sessions_restore(tmp_path):
+    """init(restore_model_version=V): MonitoredTrainingSession restores step V,
+    not the newest; a V the directory lacks is a clear error."""
+    from mx_rec.util.initialize import init, terminate_config_initializer
+    directory = str(tmp_path / "ckpt")
+    init()
+    trainer = Trainer("DDR", tmp_path)
+    with tf.compat.v1.train.MonitoredTrainingSession(
+            checkpoint_dir=directory, save_checkpoint_steps=2, **QUIET) as sess:
+        for batch in BATCHES[:6]:
+            trainer.step(sess, batch)
+    assert tf.train.latest_checkpoint(directory).endswith("-6")
+    terminate_config_initializer()
+    for version, message in ((4, None), (3, r"no checkpoint of global step 3.*\[0, 2, 4, 6\]")):
+        with tf.Graph().as_default():
+            init(restore_model_version=version)
+            trainer = Trainer("DDR", tmp_path)
+            if message:
+                with pytest.raises(ValueError, match=message):
+                    tf.compat.v1.train.MonitoredTrainingSession(checkpoint_dir=directory, **QUIET)
+            else:
+                with tf.compat.v1.train.MonitoredTrainingSession(
+                        checkpoint_dir=directory, save_checkpoint_steps=None, **QUIET) as sess:
+                    rows, step, _ = trainer.read(sess)
+                np.testing.assert_array_equal(rows, expected(BATCHES[:4]))
+                assert step == 4
+            terminate_config_initializer()

@@ -28,6 +28,7 @@ import weakref
 
 import tensorflow as tf
 
+from mx_rec.checkpoint import versions
 from mx_rec.ops import asc_ops
 from mx_rec.util import initialize, tf_internals
 
@@ -115,3 +116,4 @@ def _on_remove(prefix):
 
 
 tf_internals.install_saver_hooks(_saveable_of, _on_saved, _on_remove)
+tf_internals.install_checkpoint_state_hook(versions.chosen_state)

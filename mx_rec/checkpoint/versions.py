@@ -3,10 +3,12 @@
 Every TF checkpoint "<dir>/<name>-<step>" is one version: its dense variables
 plus, per table, a full checkpoint or a delta with its chain, so restoring
 version V gives the state at step V exactly. Which one a restore uses:
-  - tf.compat.v1.train.Saver().restore(sess, version_path(dir, V));
-  - Estimator.evaluate / predict(checkpoint_path=version_path(dir, V));
-  - version_path(dir) without V: init(restore_model_version=...) if set,
-    else the newest.
+  - init(restore_model_version=V): every restore from a checkpoint directory
+    (MonitoredTrainingSession, Estimator train / evaluate / predict,
+    tf.train.latest_checkpoint) picks version V instead of the newest; a
+    directory with checkpoints but not V is a ValueError listing them;
+  - tf.compat.v1.train.Saver().restore(sess, version_path(dir, V)), or
+    Estimator.evaluate / predict(checkpoint_path=version_path(dir, V)).
 """
 
 import os
@@ -27,6 +29,19 @@ def versions(checkpoint_dir):
         if match:
             found[int(match.group(2))] = os.path.join(checkpoint_dir, match.group(1))
     return dict(sorted(found.items()))
+
+
+def chosen_state(checkpoint_dir, state):
+    """The CheckpointState of checkpoint_dir that restores see: `state`, with
+    version init(restore_model_version=V) as the one to restore."""
+    version = initialize.get_config().restore_model_version \
+        if initialize.is_initialized() else None
+    if version is None or state is None:
+        return state
+    chosen = type(state)()
+    chosen.CopyFrom(state)
+    chosen.model_checkpoint_path = version_path(checkpoint_dir, version)
+    return chosen
 
 
 def version_path(checkpoint_dir, version=None):

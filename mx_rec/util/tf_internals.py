@@ -178,3 +178,19 @@ def set_initializer(variable, init_op):
     the variable, TF 2.15); mx_rec.checkpoint.warm_start does it for a table's
     embedding variable, whose initializer then also loads the table."""
     variable._initializer_op = init_op  # pylint: disable=protected-access
+
+
+def install_checkpoint_state_hook(choose):
+    """Makes every reader of a checkpoint directory's state (tf.train.
+    latest_checkpoint, MonitoredTrainingSession's and Estimator's restore,
+    Estimator.evaluate / predict) see choose(checkpoint_dir, state) instead
+    of the CheckpointState TF read (None when there is none)."""
+    if getattr(checkpoint_management.get_checkpoint_state, "_mx_rec", False):
+        return
+    read = checkpoint_management.get_checkpoint_state
+
+    def get_checkpoint_state(checkpoint_dir, latest_filename=None):
+        return choose(checkpoint_dir, read(checkpoint_dir, latest_filename))
+
+    get_checkpoint_state._mx_rec = True
+    checkpoint_management.get_checkpoint_state = get_checkpoint_state
