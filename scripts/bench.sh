@@ -15,3 +15,5 @@ echo "== key map: KeySlotMap vs absl::flat_hash_map =="
 ./build-bench/key_map_bench
 echo "== unique-key find-or-insert through TF ops (mx_rec: a training lookup, AscLookup + AscFill + AscCommitStep) vs TFRA vs tf.lookup =="
 TF_CPP_MIN_LOG_LEVEL=2 python3 bench/lookup_bench.py "$@"
+echo "== sparse checkpoints: Saver save / restore of a 10M-row table (lazy Adam; HBM, DDR) vs dd on the same disk =="
+TF_CPP_MIN_LOG_LEVEL=2 nice python3 bench/checkpoint_bench.py

@@ -11,6 +11,8 @@
 #include "asc/table.h"
 
 #include <algorithm>
+#include <functional>
+#include <unordered_map>
 #include <limits>
 #include <mutex>
 #include <string>
@@ -750,37 +752,77 @@ void Table::Snapshot(std::vector<int64_t>* keys, std::vector<int64_t>* slots) co
 
 // ---- checkpoints ----------------------------------------------------------------------
 
+namespace {
+
+// Orders entries by access count, highest first, and by `rank(entry)` (a
+// row index, [0, range)) within equal counts, in O(entries + range + counts
+// log counts): rows then come out in storage order, so gathering them reads
+// memory sequentially. Sorting 10M keys by comparison instead took longer
+// than writing them (BENCHMARKS.md section 7).
+template <typename Entry, typename Rank>
+void OrderByCountThenRow(std::vector<Entry>* entries, Rank rank) {
+  const size_t n = entries->size();
+  if (n < 2) return;
+  int64_t range = 0;
+  for (const Entry& e : *entries) range = std::max(range, rank(e) + 1);
+  // By row: a placement through an index of rows (rows are unique).
+  std::vector<uint32_t> at(static_cast<size_t>(range), UINT32_MAX);
+  for (size_t i = 0; i < n; ++i) at[static_cast<size_t>(rank((*entries)[i]))] = static_cast<uint32_t>(i);
+  std::vector<Entry> by_row;
+  by_row.reserve(n);
+  for (uint32_t i : at) {
+    if (i != UINT32_MAX) by_row.push_back((*entries)[i]);
+  }
+  // Then a stable counting sort by count, highest first.
+  std::unordered_map<uint32_t, size_t> start;
+  for (const Entry& e : by_row) ++start[e.freq];
+  std::vector<uint32_t> counts;
+  counts.reserve(start.size());
+  for (const auto& kv : start) counts.push_back(kv.first);
+  std::sort(counts.begin(), counts.end(), std::greater<uint32_t>());
+  size_t offset = 0;
+  for (uint32_t c : counts) {
+    const size_t size = start[c];
+    start[c] = offset;
+    offset += size;
+  }
+  for (const Entry& e : by_row) (*entries)[start[e.freq]++] = e;
+}
+
+}  // namespace
+
 std::vector<Table::ExportEntry> Table::ExportOrder(int64_t n, const int64_t* keys) const {
-  std::vector<ExportEntry> order;
+  // Hottest first: device keys, then host keys, each by access count (then
+  // by row), then SSD keys (by key).
+  std::vector<ExportEntry> device, host, ssd;
   const bool ddr = options_.ddr_mode();
   auto add = [&](int64_t key, int64_t location) {
     if (location == KeySlotMap::kNoSlot) return;
-    uint32_t freq = 1;
     if (IsHostRow(location)) {
-      freq = host_->freq(HostRowOf(location));
-    } else if (IsDeviceSlot(location)) {
-      // Not written yet, or only an uncommitted step's: not part of the state.
-      if (states_->Uninit(location) || states_->Provisional(location)) return;
-      if (ddr) freq = device_->freq(location);
+      host.push_back({key, location, host_->freq(HostRowOf(location))});
+    } else if (IsOnSsd(location)) {
+      ssd.push_back({key, location, 1});
+    } else if (!states_->Uninit(location) && !states_->Provisional(location)) {
+      // (Not written yet, or only an uncommitted step's: not part of the state.)
+      device.push_back({key, location, ddr ? device_->freq(location) : 1u});
     }
-    order.push_back({key, location, freq});
   };
   if (keys == nullptr) {
-    order.reserve(static_cast<size_t>(map_.size()));
+    device.reserve(static_cast<size_t>(slots_.used()));
+    host.reserve(static_cast<size_t>(host_->size()));
     map_.ForEach(add);
   } else {
     std::vector<int64_t> locations(static_cast<size_t>(n));
     map_.FindBatch(n, keys, locations.data());
     for (int64_t i = 0; i < n; ++i) add(keys[i], locations[i]);
   }
-  auto tier = [](int64_t location) { return IsDeviceSlot(location) ? 0 : IsHostRow(location) ? 1 : 2; };
-  std::sort(order.begin(), order.end(), [&](const ExportEntry& a, const ExportEntry& b) {
-    const int ta = tier(a.location), tb = tier(b.location);
-    if (ta != tb) return ta < tb;
-    if (a.freq != b.freq) return a.freq > b.freq;
-    return a.key < b.key;
-  });
-  return order;
+  OrderByCountThenRow(&device, [](const ExportEntry& e) { return e.location; });
+  OrderByCountThenRow(&host, [](const ExportEntry& e) { return HostRowOf(e.location); });
+  std::sort(ssd.begin(), ssd.end(),
+            [](const ExportEntry& a, const ExportEntry& b) { return a.key < b.key; });
+  device.insert(device.end(), host.begin(), host.end());
+  device.insert(device.end(), ssd.begin(), ssd.end());
+  return device;
 }
 
 Status Table::ExportRows(const DeviceRows& rows, int64_t n, const ExportEntry* entries,
