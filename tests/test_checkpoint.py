@@ -292,3 +292,18 @@ def test_hot_embedding_tables_round_trip_and_rebuild_their_hot_set(mx, tmp_path,
         assert stats["hot_keys"] > 0 and stats["hot_hits"] > 0
         counts = ts.count(batches + batches[:3])
         np.testing.assert_array_equal(table.read_rows(hot, sess), ts.expected_rows(counts, hot))
+
+
+def test_savers_that_cannot_save_tables_say_so(mx, tmp_path, caplog):
+    """tf.train.Checkpoint refuses table variables (it would restore rows
+    without keys); a Saver whose var_list leaves tables out warns."""
+    ids, train = _build()
+    dense = tf.compat.v1.get_variable("dense", initializer=1.0)
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        checkpoint = tf.compat.v1.train.Checkpoint(v=tf.compat.v1.global_variables())
+        with pytest.raises(ValueError, match=r"variable of mx_rec table 't'.*tf.compat.v1.train.Saver"):
+            checkpoint.write(str(tmp_path / "tf2"), session=sess)
+    with caplog.at_level("WARNING"):
+        tf.compat.v1.train.Saver([dense])
+    assert "does not save table(s) t" in caplog.text

@@ -41,6 +41,11 @@ def tensor_name(table_name):
     return f"mx_rec/{table_name}/checkpoint"
 
 
+def table_name(tensor):
+    """The table whose checkpoint tensor is named `tensor` (tensor_name)."""
+    return tensor[len("mx_rec/"):-len("/checkpoint")]
+
+
 def _global_step():
     step = tf.compat.v1.train.get_global_step()
     if step is None:
@@ -95,6 +100,11 @@ def tag_variable(variable, saveable):
     # its graph element (the tensor reading it).
     names[variable.name] = saveable
     names[variable._graph_element.name] = saveable  # pylint: disable=protected-access
+    tf_internals.refuse_object_checkpoints(
+        variable, f"'{variable.name}' is a variable of mx_rec table '{table_name(saveable.name)}'"
+        ": its rows only mean something with the table's keys, which tf.train.Checkpoint "
+        "cannot save; save mx_rec models with tf.compat.v1.train.Saver (also used by "
+        "MonitoredTrainingSession and Estimator)")
 
 
 def _saveable_of(obj):
@@ -103,6 +113,22 @@ def _saveable_of(obj):
     if not isinstance(name, str) or graph is None:
         return None
     return _TAGGED.get(graph, {}).get(name)
+
+
+def _on_build(saveables):
+    """Warns when a Saver of a graph with tables saves other things but not
+    every table (e.g. Saver(tf.compat.v1.trainable_variables()))."""
+    if not saveables:
+        return
+    graph = tf.compat.v1.get_default_graph()
+    tables = {s.name for s in _TAGGED.get(graph, {}).values()}
+    left_out = tables - {s.name for s in saveables}
+    if left_out:
+        names = sorted(table_name(name) for name in left_out)
+        tf.compat.v1.logging.warning(
+            "mx_rec: this Saver does not save table(s) %s (their variables are not in its "
+            "var_list): a restore from its checkpoints leaves them empty. Use Saver() or list "
+            "tf.compat.v1.global_variables().", ", ".join(names))
 
 
 def _on_saved(prefix):
@@ -115,5 +141,5 @@ def _on_remove(prefix):
     retention.prune(prefix)
 
 
-tf_internals.install_saver_hooks(_saveable_of, _on_saved, _on_remove)
+tf_internals.install_saver_hooks(_saveable_of, _on_build, _on_saved, _on_remove)
 tf_internals.install_checkpoint_state_hook(versions.chosen_state)

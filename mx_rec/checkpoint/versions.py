@@ -41,14 +41,27 @@ def chosen_state(checkpoint_dir, state):
     chosen = type(state)()
     chosen.CopyFrom(state)
     chosen.model_checkpoint_path = version_path(checkpoint_dir, version)
+    newest = max(versions(checkpoint_dir))
+    if newest > version and (checkpoint_dir, version) not in _WARNED:
+        _WARNED.add((checkpoint_dir, version))
+        tf.compat.v1.logging.warning(
+            "mx_rec: restore_model_version=%d: restoring step %d of '%s', which holds newer "
+            "versions (up to %d); training from here saves over the versions of the same "
+            "steps, and every restore from this directory in this process picks step %d",
+            version, version, checkpoint_dir, newest, version)
     return chosen
+
+
+_WARNED = set()
 
 
 def version_path(checkpoint_dir, version=None):
     """Prefix of the checkpoint of global step `version` in checkpoint_dir
     (default: init(restore_model_version=...), else the newest)."""
+    argument = "version"
     if version is None and initialize.is_initialized():
         version = initialize.get_config().restore_model_version
+        argument = "restore_model_version"
     if version is None:
         latest = tf.train.latest_checkpoint(checkpoint_dir)
         if latest is None:
@@ -56,7 +69,7 @@ def version_path(checkpoint_dir, version=None):
         return latest
     available = versions(checkpoint_dir)
     if version not in available:
-        raise ValueError(f"restore_model_version: no checkpoint of global step {version} in "
+        raise ValueError(f"{argument}: no checkpoint of global step {version} in "
                          f"'{checkpoint_dir}'; versions there: {sorted(available) or 'none'}")
     return available[version]
 

@@ -120,12 +120,24 @@ class TableSaveable(saveable_object.SaveableObject):
         return self._restore_fn(saver_prefix(), restored_tensors[0])
 
 
-def install_saver_hooks(table_saveable_of, on_saved, on_remove):
+def refuse_object_checkpoints(variable, message):
+    """Makes TF2 object-based checkpoints (tf.train.Checkpoint, also
+    tf.compat.v1.train.Checkpoint) raise ValueError(message) for `variable`
+    instead of saving or restoring its value."""
+    def refuse(*args, **kwargs):
+        del args, kwargs
+        raise ValueError(message)
+    variable._serialize_to_tensors = refuse  # pylint: disable=protected-access
+    variable._gather_saveables_for_checkpoint = refuse  # pylint: disable=protected-access
+
+
+def install_saver_hooks(table_saveable_of, on_build, on_saved, on_remove):
     """Makes every tf.compat.v1.train.Saver built from now on save tables
     through their saveables, and remove their files when it prunes.
 
     table_saveable_of(obj): the TableSaveable of the table whose variable obj
       is, or None for any other object.
+    on_build(saveables): called with the list a Saver is about to save.
     on_saved(prefix): called once a Saver recorded its new checkpoint at
       prefix in the directory's `checkpoint` file (the save is committed).
     on_remove(prefix): called after a Saver removed the TF checkpoint at
@@ -149,7 +161,9 @@ def install_saver_hooks(table_saveable_of, on_saved, on_remove):
             if isinstance(saveable, TableSaveable):
                 tables.pop(saveable.name, None)
         kept.update(tables)
-        return validate(kept)
+        saveables = validate(kept)
+        on_build(saveables)
+        return saveables
 
     def remove_checkpoint(checkpoint_prefix, *args, **kwargs):
         remove(checkpoint_prefix, *args, **kwargs)

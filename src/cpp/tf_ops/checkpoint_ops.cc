@@ -31,6 +31,10 @@ using namespace tensorflow;  // NOLINT: kernel boilerplate
 
 namespace {
 
+// A chain holds at most this many deltas: then a full checkpoint is due
+// whatever the time (a restore loads the whole chain).
+constexpr size_t kMaxDeltas = 64;
+
 // The blocks of a row as the resource attached them (embedding first).
 asc::CheckpointSchema SchemaOf(TableResource* table) {
   asc::CheckpointSchema schema;
@@ -86,8 +90,8 @@ Writes the table (keys, rows and optimizer state from every tier, admission
 records, clocks) into the new directory "<prefix>.mx_rec/<entry>" and returns
 entry. global_step < 0: unknown. With `incremental`, a save writes a delta of
 what changed since this session's previous save of the table (in the same
-directory) unless none exists or the last full one is older than
-full_every_secs (0: never).
+directory) unless none exists, the last full one is older than
+full_every_secs (0: never) or 64 deltas build on it.
 )doc");
 
 class AscTableSaveOp : public OpKernel {
@@ -121,6 +125,7 @@ class AscTableSaveOp : public OpKernel {
     TableResource::SaveChain chain = table->save_chain();
     const int64_t now = static_cast<int64_t>(std::time(nullptr));
     const bool delta = incremental_ && !chain.chain.empty() && chain.root == root &&
+                       chain.chain.size() <= kMaxDeltas &&
                        (full_every_secs_ == 0 || now - chain.full_unix < full_every_secs_);
     asc::Table::Changes changes;
     if (incremental_) changes = core->TakeChanges();
