@@ -177,7 +177,7 @@ def _table_dir(path, name="t"):
 @pytest.mark.parametrize("damage, error, message", [
     ("flip", tf.errors.DataLossError, r"block-0.bin' fails its CRC-32 check"),
     ("truncate", tf.errors.DataLossError, r"keys.bin' has \d+ bytes, its manifest says"),
-    ("manifest", tf.errors.DataLossError, r"manifest.json' is malformed"),
+    ("manifest", tf.errors.DataLossError, r"manifest.json' does not match its CRC-32"),
     ("remove", tf.errors.NotFoundError, r"table checkpoint directory '.*' does not exist"),
 ])
 def test_a_damaged_table_checkpoint_fails_the_restore_and_leaves_the_table_empty(

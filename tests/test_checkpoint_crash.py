@@ -319,7 +319,7 @@ def _flip(path, offset):
     ("flip a byte near the end", "block-0.bin", r"fails its CRC-32 check"),
     ("repeat a key of the second import batch", "keys.bin", r"fails its CRC-32 check"),
     ("truncate", "freq.bin", r"has \d+ bytes, its manifest says \d+"),
-    ("truncate", "manifest.json", r"is malformed"),
+    ("truncate", "manifest.json", r"does not match its CRC-32 in manifest.crc32"),
 ])
 def test_a_damaged_latest_table_directory_fails_the_restore_and_leaves_the_table_empty(
         mx, tmp_path, mode, damage, file, message):

@@ -46,8 +46,16 @@ def write_table_dir(directory, table, rows, records, kind="full", chain=(), tomb
                 "admission_records": records, "has_admission": True,
                 "clocks": {"steps": step, "admission_time": 0, "admission_steps": step},
                 "files": files}
-    with open(os.path.join(directory, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=1)
+    write_manifest(os.path.join(directory, "manifest.json"), json.dumps(manifest, indent=1))
+
+
+def write_manifest(path, text):
+    """manifest.json and its manifest.crc32."""
+    data = text.encode()
+    with open(path, "wb") as f:
+        f.write(data)
+    with open(os.path.join(os.path.dirname(path), "manifest.crc32"), "w") as f:
+        f.write(f"{zlib.crc32(data):08x}")
 
 
 @pytest.fixture
@@ -197,14 +205,14 @@ def test_unreadable_manifests(tmp_path):
                           (json.dumps(dict(good, format="other")), "is not an mx_rec table"),
                           (json.dumps({k: v for k, v in good.items() if k != "files"}),
                            "no 'files'")]:
-        path.write_text(text)
+        write_manifest(str(path), text)
         with pytest.raises(ValueError, match=message) as raised:
             mf.read_manifest(str(directory))
         assert str(path) in str(raised.value)
         assert mf.verify_table_dir(str(directory)) == [str(raised.value)]
-    path.write_text(json.dumps(dict(good, kind="something-new")))
+    write_manifest(str(path), json.dumps(dict(good, kind="something-new")))
     assert mf.read_manifest(str(directory))["kind"] == "something-new"
-    path.write_text(json.dumps(dict(good, rows=2)))  # files too small for 2 rows
+    write_manifest(str(path), json.dumps(dict(good, rows=2)))  # files too small for 2 rows
     assert any("lists 'keys.bin' with 8 bytes; its counts and schema need 16" in p
                for p in mf.verify_table_dir(str(directory)))
 
@@ -228,3 +236,13 @@ def test_command_line(model_dir, tmp_path):
     done = cli("verify", str(tmp_path / "nope"))
     assert done.returncode == 2 and "does not exist" in done.stderr
     assert cli("frobnicate", str(model_dir)).returncode == 2
+
+
+def test_a_manifest_edited_behind_its_checksum_fails_verify(model_dir):
+    directory = model_dir / "model.ckpt-20.mx_rec"
+    entry = next(p for p in directory.iterdir() if p.name.startswith("user@"))
+    path = entry / "manifest.json"
+    path.write_text(path.read_text().replace('"steps": 20', '"steps": 99'))
+    code, out = run("verify", str(model_dir))
+    assert code == 1
+    assert f"'{path}' does not match its CRC-32 in manifest.crc32 (corrupt)" in out

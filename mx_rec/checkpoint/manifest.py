@@ -102,12 +102,21 @@ def read_manifest(directory):
     if not os.path.isdir(directory):
         raise ValueError(f"table checkpoint directory '{directory}' does not exist")
     try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
+        with open(path, "rb") as f:
+            text = f.read()
     except FileNotFoundError:
         raise ValueError(f"table checkpoint '{directory}' has no manifest.json "
                          "(an unfinished save?)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    try:
+        with open(os.path.join(directory, "manifest.crc32"), encoding="ascii") as f:
+            crc = f.read().strip()
+    except (OSError, UnicodeDecodeError):
+        raise ValueError(f"table checkpoint '{directory}' has no manifest.crc32") from None
+    if crc != f"{zlib.crc32(text):08x}":
+        raise ValueError(f"'{path}' does not match its CRC-32 in manifest.crc32 (corrupt)")
+    try:
+        manifest = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"checkpoint manifest '{path}' is malformed: {e}") from None
     _check(isinstance(manifest, dict), path, "not a JSON object")
     if manifest.get("format") != FORMAT:

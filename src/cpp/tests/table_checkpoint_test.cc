@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -121,9 +122,23 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
+// Writes a file; a manifest.json gets its manifest.crc32 too (tests that
+// edit a manifest want the edit read, not the checksum mismatch).
+void WriteFile(const std::string& path, const std::string& text, bool refresh_crc = true) {
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+  }
+  const std::string suffix = "/manifest.json";
+  if (refresh_crc && path.size() > suffix.size() &&
+      path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    char hex[9];
+    std::snprintf(hex, sizeof(hex), "%08lx",
+                  ::crc32_z(0L, reinterpret_cast<const Bytef*>(text.data()), text.size()));
+    std::ofstream crc(path.substr(0, path.size() - suffix.size()) + "/manifest.crc32",
+                      std::ios::trunc);
+    crc << hex;
+  }
 }
 
 void FlipByte(const std::string& path, size_t offset) {
@@ -453,7 +468,7 @@ TEST_P(TableCheckpointModes, SaveLoadRoundTripWithAdmissionAndClocks) {
   EXPECT_EQ(saved.bytes, data_bytes);
   const std::set<std::string> files = Entries(dir);
   for (const char* f : {"keys.bin", "freq.bin", "block-0.bin", "block-1.bin", "block-2.bin",
-                        "admission.bin", "manifest.json"}) {
+                        "admission.bin", "manifest.json", "manifest.crc32"}) {
     EXPECT_EQ(files.count(f), 1u) << f;
   }
   EXPECT_EQ(files.count("block-3.bin"), 0u);
@@ -947,6 +962,32 @@ TEST_F(TableCheckpointTest, BlocksTheTableLacksAreSkipped) {
   ASSERT_TRUE(h.table->Read(static_cast<int64_t>(keys.size()), keys.data(), *h.dev, got.data(),
                             found.get()).ok());
   EXPECT_EQ(got, want);
+}
+
+// The manifest is checked too: an edit or a flipped digit that leaves valid
+// JSON (a clock, say) is DataLoss, as is a missing manifest.crc32.
+TEST_F(TableCheckpointTest, ManifestFailingItsChecksumIsDataLoss) {
+  Reference ref;
+  Held src = Trained(Mode::kHbm, &ref);
+  const std::string dir = Save(src, "ckpt");
+  const std::string text = ReadFile(dir + "/manifest.json");
+  const size_t at = text.find("\"steps\": ");
+  ASSERT_NE(at, std::string::npos);
+  std::string edited = text;
+  edited.insert(at + 9, "1");  // a larger step clock, still valid JSON
+  WriteFile(dir + "/manifest.json", edited, /*refresh_crc=*/false);
+  Held h = Make(ModeOptions(Mode::kHbm));
+  CheckpointSummary summary;
+  Status s = LoadTableCheckpoint(dir, Schema(), h.table.get(), h.dev.get(), &summary);
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+  EXPECT_EQ(s.message(), "'" + dir + "/manifest.json' does not match its CRC-32 in "
+                         "manifest.crc32 (corrupt)");
+  EXPECT_EQ(h.table->size(), 0);
+  WriteFile(dir + "/manifest.json", text, /*refresh_crc=*/false);
+  fs::remove(dir + "/manifest.crc32");
+  s = LoadTableCheckpoint(dir, Schema(), h.table.get(), h.dev.get(), &summary);
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+  EXPECT_EQ(s.message(), "table checkpoint '" + dir + "' has no manifest.crc32");
 }
 
 TEST_F(TableCheckpointTest, SchemaMismatchNamesTheTableAndBothValues) {

@@ -16,6 +16,7 @@
 //                   name and schema (key dtype, dim, blocks by name), global
 //                   step, clocks, row and record counts, and every file's
 //                   size and CRC-32.
+//   manifest.crc32  the CRC-32 of manifest.json (8 hex digits).
 // A "full" checkpoint holds every key and record. A "delta" holds only the
 // keys looked up by committed steps since the previous save (rows of those
 // still held, and their admission records) plus tombstones, and names in
