@@ -38,6 +38,15 @@ files now in the page cache: the restore's cost without the disk. (Restoring
 in a fresh session of the saving process instead would reuse memory TF's
 allocator kept from earlier sessions and understate what a restart pays.)
 
+Delta (unless --delta-frac 0): the filling worker runs with
+init(is_incremental_checkpoint=True, save_checkpoint_due_time=10^9) (the
+rounds' saves stay full: each goes to a new directory); after the rounds, in
+the same session, a full Saver.save, train steps of exactly --delta-frac
+(default 1%) of the table's keys (existing keys, spread over the table), then
+a Saver.save into the same directory, which is a delta; its manifest must
+say kind "delta" and rows = the touched keys. Both saves
+settled; reported: their seconds, CPU-s, bytes, and delta / full time.
+
 Settling (--settle, default 10 s; before every buffered dd write and read
 and the save, and before the timed restore once its process built the
 graph): this VM's balloon device does free page reporting, so memory the
@@ -55,7 +64,9 @@ CPU-seconds per phase: resource.getrusage (user + system) of the process
 timing it (RUSAGE_SELF) and of dd (RUSAGE_CHILDREN). Everything written is
 deleted (the whole work directory under --dir).
 
-Target: full save >= 50% of dd write bandwidth.
+Targets: full save >= 50% of dd write bandwidth; a delta holding 1% of the
+rows costs <= 5% of a full save. Saves are synchronous (the train step waits
+for a save), so the asynchronous-save target does not apply.
 
 Usage:  nice python bench/checkpoint_bench.py                  # 10M rows, ~7 min on 2 cores
         python bench/checkpoint_bench.py --rows 1000000        # ~4 min (mostly settling)
@@ -78,10 +89,16 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_util import (emit_result, git_rev, loadavg, run_worker,  # noqa: E402  pylint: disable=wrong-import-position
+                        spawn_worker, stderr_tail)
 ALL_MODES = ["hbm", "ddr"]
 LABELS = {"hbm": "HBM", "ddr": "DDR (device 10%)"}
 MB = 1e6            # MB/s here are 10^6 bytes per second (dd's own unit)
 MIB = 1 << 20
+SYNC_NOTE = ("Saves are synchronous: `Saver.save` returns once every file is written and "
+             "fsynced, and training waits for it (no step runs during a save); the "
+             "asynchronous-save target does not apply.")
 
 
 # --------------------------------------------------------------------------
@@ -213,8 +230,11 @@ def _dd(work, mib, settle):
     return out
 
 
-def _build(args):
-    """The bench's graph: one table, a training step of lazy Adam, a Saver."""
+def _build(args, incremental=False):
+    """The bench's graph: one table, a training step of lazy Adam, a Saver.
+    incremental: init(is_incremental_checkpoint=True) with no full checkpoint
+    due during the run (a save into the directory of this session's previous
+    save is a delta)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     tf.get_logger().setLevel("ERROR")
@@ -228,7 +248,11 @@ def _build(args):
 
     g = argparse.Namespace(tf=tf)
     rows = args.rows
-    init(use_dynamic=True, use_dynamic_expansion=False)
+    if incremental:
+        init(use_dynamic=True, use_dynamic_expansion=False, is_incremental_checkpoint=True,
+             save_checkpoint_due_time=10**9)
+    else:
+        init(use_dynamic=True, use_dynamic_expansion=False)
     opt = lazy_adam.create_hash_optimizer(0.001)  # before the table: DDR rows carry m, v
     if args.worker == "hbm":
         g.tiers = {"device_vocabulary_size": rows}
@@ -282,20 +306,70 @@ def _child(args, settle, restore=None, init_only=False):
            str(args.device_frac), "--threads", str(args.threads), "--settle", str(settle),
            "--expect", args.expect]
     cmd += ["--init-only"] if init_only else ["--restore", restore]
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       check=False)
-    for line in p.stdout.splitlines():
-        if line.startswith("RESULT "):
-            res = json.loads(line[len("RESULT "):])
-            if "error" not in res:
-                return res
-            raise RuntimeError("restore process: " + res["error"])
-    raise RuntimeError("restore process failed (exit %d): %s"
-                       % (p.returncode, "\n".join(p.stderr.strip().splitlines()[-15:])))
+    res, p = run_worker(cmd)
+    if res is None:
+        raise RuntimeError("restore process failed (exit %d): %s"
+                           % (p.returncode, stderr_tail(p, 15)))
+    if "error" in res:
+        raise RuntimeError("restore process: " + res["error"])
+    return res
+
+
+def _saved_files(prefix):
+    """Files of the Saver checkpoint `prefix`: TF's (prefix.index, .data-*, .meta)
+    and the table directory under prefix.mx_rec; and the table's manifest."""
+    parent = os.path.dirname(prefix)
+    base = os.path.basename(prefix) + "."
+    files = [os.path.join(parent, f) for f in os.listdir(parent)
+             if f.startswith(base) and os.path.isfile(os.path.join(parent, f))]
+    table_files = _files_under(prefix + ".mx_rec")
+    manifests = [f for f in table_files if os.path.basename(f) == "manifest.json"]
+    assert len(manifests) == 1, manifests
+    with open(manifests[0]) as f:
+        manifest = json.load(f)
+    return files + table_files, manifest
+
+
+def run_delta(args, g, sess):
+    """A full save, train steps that touch exactly --delta-frac of the table's
+    (existing) keys, then a save into the same directory: a delta (the graph
+    was built with init(is_incremental_checkpoint=True)). Both saves settled
+    (--settle) and synchronous, like every Saver save."""
+    rows = args.rows
+    n = max(1, int(round(rows * args.delta_frac)))
+    out = {"touched": n}
+    ddir = os.path.join(args.ckpt_dir, "delta")
+    prefix = os.path.join(ddir, "model.ckpt")
+
+    def save(name, step):
+        gc.collect()
+        time.sleep(args.settle)
+        with Phase() as p:
+            path = g.saver.save(sess, prefix, global_step=step)
+        out[name] = p.as_dict()
+        files, manifest = _saved_files(path)
+        out[name + "_bytes"] = sum(os.path.getsize(f) for f in files)
+        out[name + "_kind"], out[name + "_rows"] = manifest["kind"], manifest["rows"]
+        out[name + "_tombstones"] = manifest["tombstones"]
+
+    save("full", 1)
+    # n distinct existing keys, spread over the table (and both DDR tiers).
+    keys = _keys(0, rows)[np.sort(np.random.default_rng(1).choice(rows, n, replace=False))]
+    steps = 0
+    with Phase() as p_train:
+        for start in range(0, n, args.batch):
+            sess.run(g.train, {g.ids: keys[start:start + args.batch]})
+            steps += 1
+    out["train"], out["train_steps"] = p_train.as_dict(), steps
+    save("delta", 2)
+    out["ok"] = bool(out["full_kind"] == "full" and out["full_rows"] == rows
+                     and out["delta_kind"] == "delta" and out["delta_rows"] == n)
+    shutil.rmtree(ddir)
+    return out
 
 
 def run_mode(args):
-    g = _build(args)
+    g = _build(args, incremental=args.delta_frac > 0)
     tf, table, ids, saver = g.tf, g.table, g.ids, g.saver
     rows, dim = args.rows, args.dim
     os.makedirs(args.ckpt_dir, exist_ok=True)
@@ -359,6 +433,8 @@ def run_mode(args):
             res["restore_warm"] = _child(args, 0.0, restore=path)
         shutil.rmtree(ckpt)
         res["reps"].append(rep)
+    if args.delta_frac > 0:
+        res["delta"] = run_delta(args, g, sess)
     sess.close()
     res["rss_peak"] = _rss_peak()
     return res
@@ -371,8 +447,7 @@ def worker_main(args):
         import traceback  # pylint: disable=import-outside-toplevel
         traceback.print_exc()
         res = {"mode": args.worker, "error": "%s: %s" % (type(e).__name__, e)}
-    sys.stdout.flush()
-    print("RESULT " + json.dumps(res))
+    emit_result(res)
 
 
 # --------------------------------------------------------------------------
@@ -382,37 +457,15 @@ def _spawn(args, mode, ckpt_dir):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode, "--rows", str(args.rows),
            "--dim", str(args.dim), "--batch", str(args.batch), "--device-frac",
            str(args.device_frac), "--threads", str(args.threads), "--ckpt-dir", ckpt_dir,
-           "--repeats", str(args.repeats), "--settle", str(args.settle)]
+           "--repeats", str(args.repeats), "--settle", str(args.settle),
+           "--delta-frac", str(args.delta_frac)]
     if not args.warm_restore:
         cmd.append("--no-warm-restore")
     if not args.backed_pass:
         cmd.append("--no-backed-pass")
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    t = time.time()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                       check=False)
-    res = None
-    for line in p.stdout.splitlines():
-        if line.startswith("RESULT "):
-            res = json.loads(line[len("RESULT "):])
-    if res is None or "error" in res:
-        tail = "\n".join(p.stderr.strip().splitlines()[-20:])
-        print("  [%s] FAILED: %s\n%s" % (mode, res["error"] if res else
-                                         "exit code %d" % p.returncode, tail))
-        return None, time.time() - t
-    return res, time.time() - t
-
-
-def _git_rev():
-    try:
-        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return rev + (" + uncommitted changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    return spawn_worker(cmd, mode, env=env, tail=20)
 
 
 def _lib_sums():
@@ -424,11 +477,6 @@ def _lib_sums():
             with open(p, "rb") as f:
                 out.append("%s %s" % (name, hashlib.sha1(f.read()).hexdigest()[:12]))
     return ", ".join(out)
-
-
-def _loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 def _fs_of(path):
@@ -475,6 +523,10 @@ def main():
                     help="parent of the work directory (checkpoints + dd's file); default TMPDIR")
     ap.add_argument("--no-warm-restore", dest="warm_restore", action="store_false",
                     help="skip the restore with the files in the page cache")
+    ap.add_argument("--delta-frac", type=float, default=0.01,
+                    help="after the rounds: a full save, train steps touching this fraction "
+                    "of the keys, a delta save (incremental checkpoints); 0: skip (and no "
+                    "incremental checkpoints)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--ckpt-dir", help=argparse.SUPPRESS)
     ap.add_argument("--restore", help=argparse.SUPPRESS)
@@ -500,9 +552,9 @@ def main():
     avail = _mem_available()
     work = tempfile.mkdtemp(prefix="checkpoint_bench_", dir=args.dir)
     src, fstype, disk_free = _fs_of(work)
-    load0 = _loadavg()
+    load0 = loadavg()
     date = subprocess.run(["date"], capture_output=True, text=True, check=False).stdout.strip()
-    print("# mx_rec tree %s, git %s; %s; %s" % (REPO, _git_rev(), _lib_sums(), date))
+    print("# mx_rec tree %s, git %s; %s; %s" % (REPO, git_rev(REPO), _lib_sums(), date))
     print("# checkpoint_bench: 1 table, %s rows x dim %d + lazy Adam m, v (%d floats per row), "
           "fill batch %s new keys; ~%.0f MB of checkpoint per save; %d settled round(s)%s per "
           "mode, settle %.0fs; work dir %s on %s (%s, %.0f GB free); MemAvailable %.1f GB "
@@ -535,8 +587,9 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
+    print(SYNC_NOTE)
     print("total wall time %.0fs; load average before %s, after %s; %s deleted"
-          % (time.time() - t_all, load0, _loadavg(), work))
+          % (time.time() - t_all, load0, loadavg(), work))
     print()
     _markdown(args, results, date)
 
@@ -605,6 +658,21 @@ def _print_mode(args, r):
               "%.2fs (%.2f CPU-s: user %.2f, sys %.2f), %.0f MB/s, %.0f rows/s, %s"
               % (w["s"], w["cpu"], w["user"], w["sys"], _mbps(rep0["bytes"], w["s"]), n / w["s"],
                  "checked" if w["ok"] else "MISMATCH"))
+    if "delta" in r:
+        dl = r["delta"]
+        print("       delta (incremental checkpoints): full save %.2fs (%.2f CPU-s), %s bytes, "
+              "%s rows; %d train step(s) touching %s existing keys (%.2f%%) %.2fs; delta save "
+              "%.2fs (%.2f CPU-s), %s bytes, kind %s, %s rows, %d tombstones = %.3fx the full "
+              "save's time, %.4fx its bytes; %s"
+              % (dl["full"]["s"], dl["full"]["cpu"], "{:,}".format(dl["full_bytes"]),
+                 "{:,}".format(dl["full_rows"]), dl["train_steps"], "{:,}".format(dl["touched"]),
+                 100.0 * dl["touched"] / n, dl["train"]["s"], dl["delta"]["s"],
+                 dl["delta"]["cpu"], "{:,}".format(dl["delta_bytes"]), dl["delta_kind"],
+                 "{:,}".format(dl["delta_rows"]), dl["delta_tombstones"],
+                 dl["delta"]["s"] / dl["full"]["s"], dl["delta_bytes"] / dl["full_bytes"],
+                 "checked (full, then a delta of exactly the touched rows)" if dl["ok"]
+                 else "**MISMATCH** (expected a full save of every row, then a delta of "
+                 "the touched rows)"))
     print("       peak RSS: filling + saving process %.2f GB, restoring process %.2f GB; worker "
           "wall %.0fs" % (r["rss_peak"] / 2**30, rep0["restore"]["rss_peak"] / 2**30, r["wall"]))
 
@@ -684,6 +752,30 @@ def _markdown(args, results, date):
                  "%.2f" % w["cpu"] if w else "", n / s["save_cpu"] / 1e6,
                  n / s["restore_cpu"] / 1e6, r["rss_peak"] / 2**30,
                  r["reps"][0]["restore"]["rss_peak"] / 2**30))
+    deltas = [(m, results[m]["delta"]) for m in ALL_MODES
+              if m in results and "delta" in results[m]]
+    if deltas:
+        print()
+        print("Delta checkpoints (`init(is_incremental_checkpoint=True)`, no full one due): in "
+              "the filled session, a full `Saver.save`, train steps touching %.2f%% of the keys "
+              "(existing ones), then a `Saver.save` into the same directory; both settled."
+              % (100.0 * args.delta_frac))
+        print()
+        print("| mode | full save s (CPU-s) | full bytes | touched keys | delta save s (CPU-s) | "
+              "delta bytes | delta manifest: kind, rows, tombstones | **delta / full save "
+              "time** | delta / full bytes |")
+        print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
+        for m, dl in deltas:
+            print("| %s | %.2f (%.2f) | %s | %s | %.3f (%.3f) | %s | %s, %s, %d%s | **%.3fx** | "
+                  "%.4fx |"
+                  % (LABELS[m], dl["full"]["s"], dl["full"]["cpu"],
+                     "{:,}".format(dl["full_bytes"]), "{:,}".format(dl["touched"]),
+                     dl["delta"]["s"], dl["delta"]["cpu"], "{:,}".format(dl["delta_bytes"]),
+                     dl["delta_kind"], "{:,}".format(dl["delta_rows"]), dl["delta_tombstones"],
+                     "" if dl["ok"] else " **MISMATCH**", dl["delta"]["s"] / dl["full"]["s"],
+                     dl["delta_bytes"] / dl["full_bytes"]))
+    print()
+    print(SYNC_NOTE)
     print()
     print("| target | want | got | |")
     print("|---|---:|---:|---|")
@@ -696,6 +788,12 @@ def _markdown(args, results, date):
             print("| %s full save vs dd write (conv=fsync), %s | >= 0.50x | %.2fx | %s |"
                   % (LABELS[m], kind, s["save_ratio"],
                      "met" if s["save_ratio"] >= 0.5 else "**MISSED**"))
+    for m, dl in deltas:
+        ratio = dl["delta"]["s"] / dl["full"]["s"]
+        print("| %s delta of %.2f%% of the rows vs a full save (time) | <= 0.05x | %.3fx | %s |"
+              % (LABELS[m], 100.0 * args.delta_frac, ratio,
+                 "met" if ratio <= 0.05 and dl["ok"] else "**MISSED**"))
+    print("| asynchronous saves | | not implemented: every save is synchronous | n/a |")
 
 
 if __name__ == "__main__":

@@ -56,7 +56,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -66,6 +65,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lookup_bench import _zipf_sampler  # noqa: E402  pylint: disable=wrong-import-position
+from bench_util import emit_result, git_rev, loadavg, spawn_worker  # noqa: E402  pylint: disable=wrong-import-position
 
 ALL_SYSTEMS = ["dense", "hbm", "hbm2", "ddr", "ssd", "tfra", "hbm_data", "hbm_pipe"]
 # Systems fed by tf.data rather than placeholders.
@@ -496,8 +496,7 @@ def worker_main(args):
         import traceback  # pylint: disable=import-outside-toplevel
         traceback.print_exc()
         res = {"system": args.worker, "error": "%s: %s" % (type(e).__name__, e)}
-    sys.stdout.flush()
-    print("RESULT " + json.dumps(res))
+    emit_result(res)
 
 
 # --------------------------------------------------------------------------
@@ -519,35 +518,7 @@ def _spawn(args, worker, data_dir, vocabs):
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[v] = str(args.threads)
-    t = time.time()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       env=env, check=False)
-    res = None
-    for line in p.stdout.splitlines():
-        if line.startswith("RESULT "):
-            res = json.loads(line[len("RESULT "):])
-    if res is None or "error" in res:
-        tail = "\n".join(p.stderr.strip().splitlines()[-15:])
-        err = res["error"] if res else "exit code %d" % p.returncode
-        print("  [%s] FAILED: %s\n%s" % (worker, err, tail))
-        return None, time.time() - t
-    return res, time.time() - t
-
-
-def _git_rev():
-    try:
-        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return rev + (" + uncommitted changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
+    return spawn_worker(cmd, worker, env=env, tail=15)
 
 
 def main():
@@ -603,8 +574,8 @@ def main():
 
     t_all = time.time()
     vocabs = table_vocabs(args)
-    load0 = _loadavg()
-    print("# git %s" % _git_rev())
+    load0 = loadavg()
+    print("# git %s" % git_rev(REPO))
     print("# dlrm_bench: 26 tables dim %d (%d x %s ids, %d x %s..%s), Zipf(%.2f), batch %d, "
           "%d cold + %d warm timed steps, %d TF thread(s)%s; load average %s"
           % (DIM, args.big_tables, "{:,}".format(args.big_vocab), NUM_TABLES - args.big_tables,
@@ -666,7 +637,7 @@ def main():
 
     print()
     print("total wall time %.0fs; load average before %s, after %s"
-          % (time.time() - t_all, load0, _loadavg()))
+          % (time.time() - t_all, load0, loadavg()))
     print()
     _markdown(args, gen, vocabs, results, unavailable)
 

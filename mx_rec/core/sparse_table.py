@@ -168,12 +168,7 @@ class SparseTable:
 
         def initial_value():
             with tf.control_dependencies([] if after is None else [after]):
-                # The row count is fed through a placeholder with a default so
-                # that TF's constant folding does not materialise (and then
-                # discard) the whole [rows, dim] value when a session first
-                # runs: gigabytes of work for a large table (BENCHMARKS.md §7).
-                count = tf.compat.v1.placeholder_with_default(np.int32(rows), [], "rows")
-                return tf.fill(tf.stack([count, self.dim]), np.float32(fill))
+                return tf.fill([rows, self.dim], np.float32(fill))
 
         return tf.compat.v1.Variable(
             initial_value=initial_value, shape=shape, dtype=tf.float32, trainable=False,

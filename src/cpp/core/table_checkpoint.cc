@@ -8,14 +8,17 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
 
 namespace asc {
 namespace {
@@ -69,35 +72,76 @@ void RemoveFlatDir(const std::string& dir) {
   ::rmdir(dir.c_str());
 }
 
-// A file written sequentially with a running CRC-32.
+// A file written sequentially with a running CRC-32. Where the file system
+// allows it, data goes through an aligned buffer straight to the disk
+// (O_DIRECT): a checkpoint is written once and read rarely, and copying it
+// into the page cache (evicting the training job's pages for it) cost more
+// than the disk write itself (BENCHMARKS.md section 7). Elsewhere (tmpfs)
+// writes are buffered, with writeback started every kWritebackBytes so that
+// the final fsync waits for the tail only.
 class FileWriter {
  public:
+  FileWriter() = default;
+  FileWriter(const FileWriter&) = delete;
+  FileWriter& operator=(const FileWriter&) = delete;
+  FileWriter(FileWriter&& other) noexcept { *this = std::move(other); }
+  FileWriter& operator=(FileWriter&& other) noexcept {
+    std::swap(name_, other.name_);
+    std::swap(path_, other.path_);
+    std::swap(fd_, other.fd_);
+    std::swap(direct_, other.direct_);
+    std::swap(buffer_, other.buffer_);
+    std::swap(used_, other.used_);
+    std::swap(crc_, other.crc_);
+    std::swap(size_, other.size_);
+    std::swap(flushed_, other.flushed_);
+    return *this;
+  }
   ~FileWriter() {
     if (fd_ >= 0) ::close(fd_);
+    std::free(buffer_);
   }
   Status Open(const std::string& dir, const std::string& name) {
     name_ = name;
     path_ = dir + "/" + name;
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
-    return fd_ >= 0 ? Status::OK() : IoError("cannot create", path_);
-  }
-  Status Write(const void* data, size_t bytes) {
-    crc_ = ::crc32_z(crc_, static_cast<const Bytef*>(data), bytes);
-    const char* p = static_cast<const char*>(data);
-    while (bytes > 0) {
-      const ssize_t w = ::write(fd_, p, bytes);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return IoError("cannot write", path_);
-      }
-      p += w;
-      bytes -= static_cast<size_t>(w);
-      size_ += w;
+    if (fd_ < 0) return IoError("cannot create", path_);
+    void* buffer = nullptr;
+    if (::fcntl(fd_, F_SETFL, O_DIRECT) == 0 &&
+        ::posix_memalign(&buffer, kAlign, kBufferBytes) == 0) {
+      buffer_ = static_cast<char*>(buffer);
+      direct_ = true;
     }
     return Status::OK();
   }
-  // fsync + close.
+  Status Write(const void* data, size_t bytes) {
+    crc_ = ::crc32_z(crc_, static_cast<const Bytef*>(data), bytes);
+    size_ += static_cast<int64_t>(bytes);
+    if (!direct_) return WriteOut(static_cast<const char*>(data), bytes);
+    const char* p = static_cast<const char*>(data);
+    while (bytes > 0) {
+      const size_t n = std::min(bytes, kBufferBytes - used_);
+      std::memcpy(buffer_ + used_, p, n);
+      used_ += n;
+      p += n;
+      bytes -= n;
+      if (used_ == kBufferBytes) {
+        ASC_RETURN_IF_ERROR(WriteOut(buffer_, used_));
+        used_ = 0;
+      }
+    }
+    return Status::OK();
+  }
+  // Writes what is buffered, fsyncs and closes.
   Status Finish() {
+    if (direct_ && used_ > 0) {
+      // O_DIRECT writes whole blocks: pad the tail, then cut the file back.
+      const size_t padded = (used_ + kAlign - 1) / kAlign * kAlign;
+      std::memset(buffer_ + used_, 0, padded - used_);
+      ASC_RETURN_IF_ERROR(WriteOut(buffer_, padded));
+      used_ = 0;
+      if (::ftruncate(fd_, size_) != 0) return IoError("cannot truncate", path_);
+    }
     const bool synced = ::fsync(fd_) == 0;
     const int rc = ::close(fd_);
     fd_ = -1;
@@ -108,10 +152,42 @@ class FileWriter {
   int64_t size() const { return size_; }
 
  private:
+  static constexpr size_t kAlign = 4096;
+  static constexpr size_t kBufferBytes = size_t{8} << 20;
+  static constexpr int64_t kWritebackBytes = int64_t{8} << 20;
+
+  Status WriteOut(const char* p, size_t bytes) {
+    while (bytes > 0) {
+      const ssize_t w = ::write(fd_, p, bytes);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EINVAL && direct_) {
+          // The file system refused a direct write after all: go on buffered.
+          ::fcntl(fd_, F_SETFL, 0);
+          direct_ = false;
+          continue;
+        }
+        return IoError("cannot write", path_);
+      }
+      p += w;
+      bytes -= static_cast<size_t>(w);
+    }
+    const int64_t written = ::lseek(fd_, 0, SEEK_CUR);
+    if (!direct_ && written - flushed_ >= kWritebackBytes) {
+      ::sync_file_range(fd_, flushed_, written - flushed_, SYNC_FILE_RANGE_WRITE);
+      flushed_ = written;
+    }
+    return Status::OK();
+  }
+
   std::string name_, path_;
   int fd_ = -1;
+  bool direct_ = false;
+  char* buffer_ = nullptr;  // direct_: kBufferBytes, kAlign-aligned
+  size_t used_ = 0;         // bytes of buffer_ not written yet
   uLong crc_ = ::crc32_z(0L, Z_NULL, 0);
-  int64_t size_ = 0;
+  int64_t size_ = 0;     // bytes written by the caller
+  int64_t flushed_ = 0;  // bytes whose writeback was started (buffered)
 };
 
 // A file read sequentially, checked against its manifest entry.
