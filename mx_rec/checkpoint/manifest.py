@@ -20,13 +20,27 @@ import zlib
 
 FORMAT = "mx_rec.table_checkpoint"
 FORMAT_VERSION = 1
-SPARSE_SUFFIX = ".mx_rec"  # as mx_rec.checkpoint.saveable.SPARSE_SUFFIX
+SPARSE_SUFFIX = ".mx_rec"  # <prefix> + SPARSE_SUFFIX holds the tables of TF checkpoint <prefix>
 _TENSOR_PREFIX, _TENSOR_SUFFIX = "mx_rec/", "/checkpoint"
 _CHUNK = 1 << 20
 
 # One TF checkpoint. step: from the "-<step>" suffix (None without one);
 # has_index: <prefix>.index exists; in_state: listed in the `checkpoint` file.
 Version = collections.namedtuple("Version", "prefix step has_index in_state")
+
+
+def tensor_name(table):
+    """Name of the string tensor in a TF checkpoint naming `table`'s directory."""
+    return f"{_TENSOR_PREFIX}{table}{_TENSOR_SUFFIX}"
+
+
+def table_of_tensor(name):
+    """The table whose directory TF checkpoint tensor `name` names (None for
+    any other tensor)."""
+    if name.startswith(_TENSOR_PREFIX) and name.endswith(_TENSOR_SUFFIX) and \
+            len(name) > len(_TENSOR_PREFIX) + len(_TENSOR_SUFFIX):
+        return name[len(_TENSOR_PREFIX):-len(_TENSOR_SUFFIX)]
+    return None
 
 
 def step_of(prefix):
@@ -46,12 +60,18 @@ def state_prefixes(checkpoint_dir):
             for p in state.all_model_checkpoint_paths]
 
 
+def indexed_prefixes(checkpoint_dir):
+    """Prefixes (joined to checkpoint_dir) of the TF checkpoints with an .index
+    file: the complete ones."""
+    return {os.path.join(checkpoint_dir, name[:-len(".index")])
+            for name in os.listdir(checkpoint_dir) if name.endswith(".index")}
+
+
 def find_versions(checkpoint_dir):
     """Every TF checkpoint of checkpoint_dir: the prefixes with an .index file
     and the ones the state file lists, as Versions ordered by global step."""
     checkpoint_dir = os.path.abspath(checkpoint_dir)
-    indexed = {os.path.join(checkpoint_dir, name[:-len(".index")])
-               for name in os.listdir(checkpoint_dir) if name.endswith(".index")}
+    indexed = indexed_prefixes(checkpoint_dir)
     listed = set(state_prefixes(checkpoint_dir))
     found = [Version(p, step_of(p), p in indexed, p in listed) for p in indexed | listed]
     return sorted(found, key=lambda v: (-1 if v.step is None else v.step, v.prefix))
@@ -63,10 +83,8 @@ def table_entries(prefix):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     try:
         reader = tf.train.load_checkpoint(prefix)
-        names = [n for n in reader.get_variable_to_shape_map()
-                 if n.startswith(_TENSOR_PREFIX) and n.endswith(_TENSOR_SUFFIX)]
-        entries = {n[len(_TENSOR_PREFIX):-len(_TENSOR_SUFFIX)]: reader.get_tensor(n)
-                   for n in sorted(names)}
+        entries = {table_of_tensor(n): reader.get_tensor(n)
+                   for n in sorted(reader.get_variable_to_shape_map()) if table_of_tensor(n)}
     except Exception as e:  # pylint: disable=broad-except  # TF raises many kinds
         raise ValueError(f"cannot read TF checkpoint '{prefix}': {e}") from e
     return {t: e.decode() if isinstance(e, bytes) else str(e) for t, e in entries.items()}

@@ -20,12 +20,12 @@ import os
 import re
 import shutil
 
-from mx_rec.checkpoint.saveable import SPARSE_SUFFIX
+from mx_rec.checkpoint.manifest import SPARSE_SUFFIX, indexed_prefixes, step_of, table_of_tensor
 
 
 def _step(prefix):
-    match = re.search(r"-(\d+)$", prefix)
-    return int(match.group(1)) if match else -1
+    step = step_of(prefix)
+    return -1 if step is None else step
 
 
 def needed(prefix):
@@ -36,7 +36,7 @@ def needed(prefix):
     root = os.path.dirname(prefix)
     paths = set()
     for name in reader.get_variable_to_shape_map():
-        if not (name.startswith("mx_rec/") and name.endswith("/checkpoint")):
+        if table_of_tensor(name) is None:
             continue
         entry = reader.get_tensor(name).decode()
         relative = f"{os.path.basename(prefix)}{SPARSE_SUFFIX}/{entry}"
@@ -52,8 +52,8 @@ def needed(prefix):
 def _live(root):
     """Every table directory a checkpoint in `root` needs."""
     live = set()
-    for index in glob.glob(os.path.join(glob.escape(root), "*.index")):
-        live |= needed(index[:-len(".index")])
+    for prefix in indexed_prefixes(root):
+        live |= needed(prefix)
     return live
 
 

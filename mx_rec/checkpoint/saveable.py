@@ -28,22 +28,10 @@ import weakref
 
 import tensorflow as tf
 
-from mx_rec.checkpoint import versions
+from mx_rec.checkpoint import manifest, versions
+from mx_rec.core.asc import admission
 from mx_rec.ops import asc_ops
 from mx_rec.util import initialize, tf_internals
-
-# The directory beside TF checkpoint <prefix> holding its tables.
-SPARSE_SUFFIX = ".mx_rec"
-
-
-def tensor_name(table_name):
-    """Name of the string tensor in the TF checkpoint naming the table's directory."""
-    return f"mx_rec/{table_name}/checkpoint"
-
-
-def table_name(tensor):
-    """The table whose checkpoint tensor is named `tensor` (tensor_name)."""
-    return tensor[len("mx_rec/"):-len("/checkpoint")]
 
 
 def _global_step():
@@ -72,21 +60,25 @@ def make_saveable(table, graph_table):
                                   name=f"mx_rec_save_{table.name}")
 
     def restore(prefix, entry):
-        variables, inits, names = states()
-        thresholds = table.thresholds
-        # The variables' own initializers: a warm start's (which loads
-        # another checkpoint into the table) would only be undone here.
-        initializers = [graph_table.own_initializers.get(v.name, v.initializer)
-                        for v in [graph_table.variable] + variables]
-        with tf.control_dependencies(initializers):
-            return asc_ops.table_restore(
-                graph_table.handle, graph_table.variable, variables, inits, names, prefix, entry,
-                access_threshold=thresholds.access_threshold if thresholds else 0,
-                eviction_threshold=(thresholds.eviction_threshold or 0) if thresholds else 0,
-                name=f"mx_rec_restore_{table.name}")
+        return restore_op(table, graph_table, prefix, entry, name=f"mx_rec_restore_{table.name}")
 
-    return tf_internals.TableSaveable(graph_table.handle, tensor_name(table.name), save, restore,
-                                      device=graph_table.handle.device)
+    return tf_internals.TableSaveable(graph_table.handle, manifest.tensor_name(table.name), save,
+                                      restore, device=graph_table.handle.device)
+
+
+def restore_op(table, graph_table, prefix, entry, name):
+    """Op loading table directory "<prefix>.mx_rec/<entry>" into the table of
+    `graph_table` (AscTableRestore), after the initializers of its variables
+    (their own: a warm start's, which loads another checkpoint into the
+    table, would only be undone here)."""
+    slots = graph_table.state_slots
+    variables = [s.variable for s in slots.values()]
+    initializers = [graph_table.own_initializers.get(v.name, v.initializer)
+                    for v in [graph_table.variable] + variables]
+    with tf.control_dependencies(initializers):
+        return asc_ops.table_restore(graph_table.handle, graph_table.variable, variables,
+                                     [s.init_value for s in slots.values()], list(slots), prefix,
+                                     entry, name=name, **admission.op_attrs(table.thresholds))
 
 
 # graph -> {name of a table variable or of its graph element: its table's saveable}
@@ -101,7 +93,8 @@ def tag_variable(variable, saveable):
     names[variable.name] = saveable
     names[variable._graph_element.name] = saveable  # pylint: disable=protected-access
     tf_internals.refuse_object_checkpoints(
-        variable, f"'{variable.name}' is a variable of mx_rec table '{table_name(saveable.name)}'"
+        variable, f"'{variable.name}' is a variable of mx_rec table "
+        f"'{manifest.table_of_tensor(saveable.name)}'"
         ": its rows only mean something with the table's keys, which tf.train.Checkpoint "
         "cannot save; save mx_rec models with tf.compat.v1.train.Saver (also used by "
         "MonitoredTrainingSession and Estimator)")
@@ -124,7 +117,7 @@ def _on_build(saveables):
     tables = {s.name for s in _TAGGED.get(graph, {}).values()}
     left_out = tables - {s.name for s in saveables}
     if left_out:
-        names = sorted(table_name(name) for name in left_out)
+        names = sorted(manifest.table_of_tensor(name) for name in left_out)
         tf.compat.v1.logging.warning(
             "mx_rec: this Saver does not save table(s) %s (their variables are not in its "
             "var_list): a restore from its checkpoints leaves them empty. Use Saver() or list "

@@ -12,23 +12,21 @@ version V gives the state at step V exactly. Which one a restore uses:
 """
 
 import os
-import re
 
 import tensorflow as tf
 
+from mx_rec.checkpoint import manifest
 from mx_rec.util import initialize
 
 
 def versions(checkpoint_dir):
     """{global step: prefix} of every complete checkpoint in checkpoint_dir."""
-    found = {}
     if not os.path.isdir(checkpoint_dir):
         raise ValueError(f"checkpoint_dir: '{checkpoint_dir}' is not a directory")
-    for name in os.listdir(checkpoint_dir):
-        match = re.fullmatch(r"(.*-(\d+))\.index", name)
-        if match:
-            found[int(match.group(2))] = os.path.join(checkpoint_dir, match.group(1))
-    return dict(sorted(found.items()))
+    # (Not manifest.find_versions: that reads the state file, whose readers
+    # this module's chosen_state serves.)
+    steps = {manifest.step_of(p): p for p in manifest.indexed_prefixes(checkpoint_dir)}
+    return dict(sorted((s, p) for s, p in steps.items() if s is not None))
 
 
 def chosen_state(checkpoint_dir, state):

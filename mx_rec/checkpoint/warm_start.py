@@ -53,12 +53,10 @@ import re
 
 import tensorflow as tf
 
-from mx_rec.checkpoint import saveable
+from mx_rec.checkpoint import manifest, saveable
 from mx_rec.core.sparse_table import TABLE_VARIABLES, SparseTable
-from mx_rec.ops import asc_ops
 from mx_rec.util import initialize, tf_internals
 
-_TABLE_ENTRY = re.compile(r"mx_rec/(.+)/checkpoint")
 
 
 def warm_start(settings):
@@ -269,16 +267,16 @@ def _select(selector, tables, table_of_variable, excluded, where):
 def _entry(reader, prefix, name, previous):
     """The directory entry of table `previous` (default `name`) in checkpoint `prefix`."""
     old = previous or name
-    key = saveable.tensor_name(old)
+    key = manifest.tensor_name(old)
     as_before = f" (named '{old}' there)" if previous else ""
     if not reader.has_tensor(key):
-        held = sorted(m.group(1) for m in map(_TABLE_ENTRY.fullmatch,
-                                              reader.get_variable_to_dtype_map()) if m)
+        held = sorted(filter(None, map(manifest.table_of_tensor,
+                                       reader.get_variable_to_dtype_map())))
         raise ValueError(f"warm start: checkpoint '{prefix}' holds no table '{old}' for table "
                          f"'{name}'; the tables it holds: {held or 'none'}")
     entry = reader.get_tensor(key)
     entry = entry.decode() if isinstance(entry, bytes) else str(entry)
-    directory = f"{prefix}{saveable.SPARSE_SUFFIX}/{entry}"
+    directory = manifest.table_dir(prefix, entry)
     if not tf.io.gfile.exists(directory):
         raise ValueError(f"warm start: table '{name}'{as_before}: checkpoint '{prefix}' names "
                          f"table directory '{directory}', which does not exist")
@@ -290,22 +288,14 @@ def _warm_start_table(state, table, prefix, entry):
     "<prefix>.mx_rec/<entry>"; rebuilt when a hash optimizer adds state."""
     graph = state.graph
     variable = state.variable
-    own = state.own_initializers.setdefault(variable.name, variable.initializer)
+    # Keep the variable's own initializer for Saver restores (saveable.restore_op).
+    state.own_initializers.setdefault(variable.name, variable.initializer)
 
     def build():
-        slots = list(state.state_slots.items())
-        states = [s.variable for _, s in slots]
-        first = [own] + [state.own_initializers.get(v.name, v.initializer) for v in states]
-        thresholds = table.thresholds
         with graph.as_default(), tf.compat.v1.name_scope(None), \
                 graph.control_dependencies(None), tf.device(state.handle.device):
-            with tf.control_dependencies(first):
-                restore = asc_ops.table_restore(
-                    state.handle, variable, states, [s.init_value for _, s in slots],
-                    [name for name, _ in slots], tf.constant(prefix), tf.constant(entry),
-                    access_threshold=thresholds.access_threshold if thresholds else 0,
-                    eviction_threshold=(thresholds.eviction_threshold or 0) if thresholds else 0,
-                    name=f"mx_rec/{table.name}/warm_start")
+            restore = saveable.restore_op(table, state, tf.constant(prefix), tf.constant(entry),
+                                          name=f"mx_rec/{table.name}/warm_start")
             tf_internals.set_initializer(variable, tf.group(restore,
                                                             name=f"mx_rec/{table.name}/init"))
 

@@ -22,6 +22,7 @@ gradient of the final gather.
 
 import tensorflow as tf
 
+from mx_rec.core.asc import admission
 from mx_rec.core.sparse_table import LOOKUP_RECORDS, LookupRecord
 from mx_rec.ops import asc_ops
 from mx_rec.util import graph_records
@@ -60,9 +61,8 @@ def _train_rows(table, state, keys, bound, training, padded, access, default, sw
     with tf.control_dependencies(earlier):
         slots, fill_index = asc_ops.lookup(
             state.handle, state.variable, unique, n_valid, keys.counts, time, training,
-            access_threshold=thresholds.access_threshold if thresholds else 0,
-            eviction_threshold=(thresholds.eviction_threshold or 0) if thresholds else 0,
-            coefficient=access.coefficient if access is not None else 1)
+            coefficient=access.coefficient if access is not None else 1,
+            **admission.op_attrs(thresholds))
     initial = _new_row_values(table, tf.size(fill_index), fill_index, bound)
     rows = asc_ops.fill(state.handle, state.variable, slots, fill_index, initial, default)
     state.last_train_read = rows

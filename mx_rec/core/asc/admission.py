@@ -36,6 +36,15 @@ class Thresholds:
     eviction_threshold: Optional[int]
 
 
+def op_attrs(thresholds):
+    """The access_threshold / eviction_threshold attrs of table ops for
+    `thresholds` (None: no admission, both 0)."""
+    if thresholds is None:
+        return dict(access_threshold=0, eviction_threshold=0)
+    return dict(access_threshold=thresholds.access_threshold,
+                eviction_threshold=thresholds.eviction_threshold or 0)
+
+
 def check_thresholds(access_threshold, eviction_threshold, faae_coefficient):
     """Validated (Thresholds or None, coefficient); ValueError/TypeError naming the argument."""
     coefficient = check_int("faae_coefficient", faae_coefficient, 1, _MAX_COEFFICIENT)

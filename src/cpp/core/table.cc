@@ -271,9 +271,7 @@ Status Table::EvictStale(int64_t* evicted) {
 Status Table::ExportAdmission(std::vector<int64_t>* keys, std::vector<int64_t>* counts,
                               std::vector<int64_t>* last_seen) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
-  if (admission_ == nullptr) {
-    return Status::FailedPrecondition("table '" + name() + "' has no admission configured");
-  }
+  ASC_RETURN_IF_ERROR(CheckAdmission());
   admission_->records().Export(keys, counts, last_seen);
   return Status::OK();
 }
@@ -281,9 +279,7 @@ Status Table::ExportAdmission(std::vector<int64_t>* keys, std::vector<int64_t>* 
 Status Table::ImportAdmission(int64_t n, const int64_t* keys, const int64_t* counts,
                               const int64_t* last_seen) {
   std::unique_lock<std::shared_mutex> lock(mu_);
-  if (admission_ == nullptr) {
-    return Status::FailedPrecondition("table '" + name() + "' has no admission configured");
-  }
+  ASC_RETURN_IF_ERROR(CheckAdmission());
   return admission_->records().Import(n, keys, counts, last_seen);
 }
 
@@ -305,6 +301,18 @@ Status Table::CheckKeyRange(int64_t n, const K* keys) const {
     }
   }
   return Status::OK();
+}
+
+Status Table::GrowDevice(int64_t capacity, DeviceRows* rows) {
+  ASC_RETURN_IF_ERROR(rows->Grow(capacity));
+  slots_.Grow(capacity);
+  states_->Grow(capacity);
+  return Status::OK();
+}
+
+Status Table::CheckAdmission() const {
+  if (admission_ != nullptr) return Status::OK();
+  return Status::FailedPrecondition("table '" + name() + "' has no admission configured");
 }
 
 Status Table::PrepareRows(DeviceRows* rows) {
@@ -402,9 +410,7 @@ Status Table::LookupHbm(StepState* st, int64_t n, const int64_t* keys, DeviceRow
             " new keys in this batch");
       }
       // Growing the variables is the last step that can fail.
-      ASC_RETURN_IF_ERROR(rows->Grow(grown));
-      slots_.Grow(grown);
-      states_->Grow(grown);
+      ASC_RETURN_IF_ERROR(GrowDevice(grown, rows));
     }
   }
   st->pinned.reserve(st->pinned.size() + static_cast<size_t>(n));
@@ -914,9 +920,7 @@ Status Table::Import(int64_t n, const int64_t* keys, const float* rows_in, const
     }
     const int64_t grown = GrownCapacity(slots_.capacity(), slots_.used() + n, options_.growth_factor);
     if (grown == 0) return Status::ResourceExhausted(what + "the device tier cannot grow that far");
-    ASC_RETURN_IF_ERROR(rows->Grow(grown));
-    slots_.Grow(grown);
-    states_->Grow(grown);
+    ASC_RETURN_IF_ERROR(GrowDevice(grown, rows));
     to_device = n;
   }
   const int64_t to_host = std::min(n - to_device, host_->capacity() - host_->size());
@@ -995,9 +999,7 @@ Status Table::ExportAdmissionOf(int64_t n, const int64_t* keys, std::vector<int6
                                 std::vector<int64_t>* counts,
                                 std::vector<int64_t>* last_seen) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
-  if (admission_ == nullptr) {
-    return Status::FailedPrecondition("table '" + name() + "' has no admission configured");
-  }
+  ASC_RETURN_IF_ERROR(CheckAdmission());
   admission_->records().ExportOf(n, keys, out_keys, counts, last_seen);
   return Status::OK();
 }
@@ -1005,9 +1007,7 @@ Status Table::ExportAdmissionOf(int64_t n, const int64_t* keys, std::vector<int6
 Status Table::MergeAdmission(int64_t n, const int64_t* keys, const int64_t* counts,
                              const int64_t* last_seen) {
   std::unique_lock<std::shared_mutex> lock(mu_);
-  if (admission_ == nullptr) {
-    return Status::FailedPrecondition("table '" + name() + "' has no admission configured");
-  }
+  ASC_RETURN_IF_ERROR(CheckAdmission());
   return admission_->records().Merge(n, keys, counts, last_seen);
 }
 

@@ -94,6 +94,7 @@ class FileWriter {
     std::swap(used_, other.used_);
     std::swap(crc_, other.crc_);
     std::swap(size_, other.size_);
+    std::swap(written_, other.written_);
     std::swap(flushed_, other.flushed_);
     return *this;
   }
@@ -171,11 +172,11 @@ class FileWriter {
       }
       p += w;
       bytes -= static_cast<size_t>(w);
+      written_ += w;
     }
-    const int64_t written = ::lseek(fd_, 0, SEEK_CUR);
-    if (!direct_ && written - flushed_ >= kWritebackBytes) {
-      ::sync_file_range(fd_, flushed_, written - flushed_, SYNC_FILE_RANGE_WRITE);
-      flushed_ = written;
+    if (!direct_ && written_ - flushed_ >= kWritebackBytes) {
+      ::sync_file_range(fd_, flushed_, written_ - flushed_, SYNC_FILE_RANGE_WRITE);
+      flushed_ = written_;
     }
     return Status::OK();
   }
@@ -187,6 +188,7 @@ class FileWriter {
   size_t used_ = 0;         // bytes of buffer_ not written yet
   uLong crc_ = ::crc32_z(0L, Z_NULL, 0);
   int64_t size_ = 0;     // bytes written by the caller
+  int64_t written_ = 0;  // bytes written to the file (direct: padding too)
   int64_t flushed_ = 0;  // bytes whose writeback was started (buffered)
 };
 

@@ -377,6 +377,11 @@ class Table {
 
   // Lookup steps (mu_ held exclusively).
   Status PrepareRows(DeviceRows* rows);
+  // Grows the device tier to `capacity` slots, its rows first (the only
+  // part that can fail).
+  Status GrowDevice(int64_t capacity, DeviceRows* rows);
+  // FailedPrecondition unless admission is configured (mu_ held).
+  Status CheckAdmission() const;
   // Host rows of the current row width (DDR mode), when no row is off the
   // device.
   Status SetRowWidth(int64_t width);
