@@ -12,6 +12,7 @@ from mx_rec.core.asc import admission, key_batch, pending
 from mx_rec.core.asc.feature_spec import FeatureSpec
 from mx_rec.core.asc.key_batch import dedup_keys, pad_to
 from mx_rec.core.sparse_table import SparseTable
+from mx_rec.export import serving
 from mx_rec.libasc import _libasc
 from mx_rec.util import tf_internals
 from mx_rec.util.initialize import get_config
@@ -214,7 +215,8 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
     options.validate()
     table = SparseTable(options, dtype, _check_initializer(emb_initializer),
                         _check_default_value(default_value, options.dim), config.graph_tables)
-    table.in_graph()  # its variables exist from now on (unique name per graph)
+    if serving.active() is None:  # an export's graph holds frozen tables only
+        table.in_graph()  # its variables exist from now on (unique name per graph)
     config.tables.append(table)
     return table
 
@@ -265,6 +267,9 @@ def sparse_lookup(table, ids, send_count=None, is_train=True, name=None, modify_
     if not isinstance(table, SparseTable):
         raise TypeError(f"table must be a SparseTable from create_table(), got {table!r}")
     table.check_usable()
+    if serving.active() is not None:
+        with tf.compat.v1.name_scope(name, default_name=f"{table.name}_lookup"):
+            return serving.lookup(table, _serving_ids(table, ids, batch))
     is_train = _check_is_train(is_train)
     if not isinstance(modify_graph, bool):
         raise TypeError(f"modify_graph must be a bool, got {modify_graph!r}")
@@ -298,6 +303,19 @@ def sparse_lookup(table, ids, send_count=None, is_train=True, name=None, modify_
         access = None if is_train is False else \
             _feature_access(table, thresholds, coefficient, batch)
         return lookup.build(table, keys, static_count, is_train, access)
+
+
+def _serving_ids(table, ids, batch):
+    """The ids tensor of a lookup in an export's graph (a FeatureSpec reads its
+    index_key from the batch of serving features)."""
+    if not isinstance(ids, FeatureSpec):
+        return _check_ids(ids)
+    if not isinstance(batch, dict) or ids.index_key not in batch:
+        raise ValueError(
+            f"feature '{ids.name}' (table '{table.name}'): exporting, the lookup reads the raw "
+            f"ids batch['{ids.index_key}'] of the serving features; got "
+            f"{sorted(batch) if isinstance(batch, dict) else batch!r}")
+    return _check_ids(batch[ids.index_key])
 
 
 def _check_is_train(is_train):

@@ -208,3 +208,47 @@ def install_checkpoint_state_hook(choose):
 
     get_checkpoint_state._mx_rec = True
     checkpoint_management.get_checkpoint_state = get_checkpoint_state
+
+
+# ---- export for serving --------------------------------------------------------------
+
+
+def install_export_hooks(exporting_for_estimator, check_graph):
+    """Makes TF's SavedModel writers cooperate with mx_rec tables.
+
+    exporting_for_estimator(checkpoint_path): a context manager entered around
+      each graph an Estimator builds for an export (export_saved_model,
+      exporters): Estimator._add_meta_graph_for_mode (TF 2.15 estimator) builds
+      the serving graph, restores it from checkpoint_path and writes it.
+    check_graph(graph): called by every SavedModelBuilder (simple_save,
+      Estimator, mx_rec.export) before it writes a graph; raises to refuse
+      one that would not serve (mx_rec training ops)."""
+    from tensorflow.python.saved_model import builder_impl  # pylint: disable=import-outside-toplevel
+    estimator_class = tf.estimator.Estimator
+    if getattr(estimator_class._add_meta_graph_for_mode, "_mx_rec", False):
+        return
+    add_meta_graph_for_mode = estimator_class._add_meta_graph_for_mode
+
+    def add_meta_graph_for_mode_in_context(self, builder, input_receiver_fn_map,
+                                           checkpoint_path, *args, **kwargs):
+        with exporting_for_estimator(checkpoint_path):
+            return add_meta_graph_for_mode(self, builder, input_receiver_fn_map,
+                                           checkpoint_path, *args, **kwargs)
+
+    add_meta_graph_for_mode_in_context._mx_rec = True
+    estimator_class._add_meta_graph_for_mode = add_meta_graph_for_mode_in_context
+    # SavedModelBuilder (tf.compat.v1.saved_model.Builder) and its base both
+    # define both methods.
+    for cls in (builder_impl._SavedModelBuilder, builder_impl.SavedModelBuilder):
+        for method in ("add_meta_graph", "add_meta_graph_and_variables"):
+            _check_before(cls, method, check_graph)
+
+
+def _check_before(cls, method, check_graph):
+    original = getattr(cls, method)
+
+    def checked(self, *args, **kwargs):
+        check_graph(tf.compat.v1.get_default_graph())
+        return original(self, *args, **kwargs)
+
+    setattr(cls, method, checked)

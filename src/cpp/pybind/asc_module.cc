@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "asc/checkpoint_reader.h"
 #include "asc/key_dedup.h"
 #include "asc/table.h"
 #include "asc/table_options.h"
@@ -40,6 +41,28 @@ asc::KeyType ParseKeyType(const std::string& key_dtype) {
   if (key_dtype == "int64") return asc::KeyType::kInt64;
   if (key_dtype == "int32") return asc::KeyType::kInt32;
   throw py::value_error("key_dtype must be tf.int32 or tf.int64, got '" + key_dtype + "'");
+}
+
+// A numpy array owning `values` (moved, not copied).
+template <typename T>
+py::array_t<T> OwningArray(std::vector<T>&& values, std::vector<py::ssize_t> shape) {
+  auto* owned = new std::vector<T>(std::move(values));
+  py::capsule free(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>(shape, owned->data(), free);
+}
+
+py::tuple ReadCheckpoint(const std::string& dir, const std::string& key_dtype, int64_t dim) {
+  const asc::KeyType type = ParseKeyType(key_dtype);
+  asc::CheckpointRows rows;
+  asc::Status status;
+  {
+    py::gil_scoped_release release;
+    status = asc::ReadTableCheckpoint(dir, type, dim, &rows);
+  }
+  ThrowIfError(status);
+  const auto n = static_cast<py::ssize_t>(rows.keys.size());
+  return py::make_tuple(OwningArray(std::move(rows.keys), {n}),
+                        OwningArray(std::move(rows.embedding), {n, static_cast<py::ssize_t>(dim)}));
 }
 
 asc::CachePolicy ParseCachePolicy(const std::string& policy) {
@@ -127,6 +150,11 @@ PYBIND11_MODULE(_libasc, m) {
       });
 
   m.def("dedup", &Dedup, py::arg("keys"), "(unique, counts, restore) of a batch of int64 keys.");
+  m.def("read_table_checkpoint", &ReadCheckpoint, py::arg("directory"), py::arg("key_dtype"),
+        py::arg("dim"),
+        "(keys int64 [n], embedding float32 [n, dim]) of a table checkpoint directory (a delta\n"
+        "with its chain), hottest first. ValueError when key_dtype or dim differ from the\n"
+        "checkpoint's; RuntimeError naming the file when one is missing or damaged.");
   m.def(
       "live_tables",
       [](const std::string& name) {

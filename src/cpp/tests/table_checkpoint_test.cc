@@ -2,6 +2,7 @@
 // is built on) and SaveTableCheckpoint / LoadTableCheckpoint (the files), in
 // HBM, DDR and SSD mode, driven like the graph drives a table (FakeDevice)
 // against a reference of every key's full row (embedding + optimizer state).
+#include "asc/checkpoint_reader.h"
 #include "asc/table_checkpoint.h"
 
 #include <gtest/gtest.h>
@@ -1089,6 +1090,47 @@ TEST_F(TableCheckpointTest, SaveLeavesNoTemporaryDirectory) {
   EXPECT_EQ(s.code(), StatusCode::kInternal);
   EXPECT_EQ(s.message(), "sink full");
   EXPECT_EQ(calls, 1);
+}
+
+// ReadTableCheckpoint gives every admitted key of any mode's checkpoint with
+// its embedding (the first dim floats of its row), and nothing else.
+TEST_P(TableCheckpointModes, ReaderGivesEveryKeyWithItsEmbedding) {
+  Reference ref;
+  Held src = Trained(GetParam(), &ref, /*admission=*/true);
+  const std::string dir = Save(src, "read");
+  CheckpointRows rows;
+  const Status s = ReadTableCheckpoint(dir, KeyType::kInt64, kDim, &rows);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(rows.dim, kDim);
+  ASSERT_EQ(rows.keys.size(), ref.size());
+  ASSERT_EQ(rows.embedding.size(), ref.size() * kDim);
+  for (size_t i = 0; i < rows.keys.size(); ++i) {
+    ASSERT_EQ(ref.count(rows.keys[i]), 1u) << rows.keys[i];
+    const std::vector<float>& full = ref.at(rows.keys[i]);
+    EXPECT_EQ(std::vector<float>(rows.embedding.begin() + static_cast<int64_t>(i) * kDim,
+                                 rows.embedding.begin() + static_cast<int64_t>(i + 1) * kDim),
+              std::vector<float>(full.begin(), full.begin() + kDim))
+        << "key " << rows.keys[i];
+  }
+}
+
+TEST_F(TableCheckpointTest, ReaderChecksSchemaAndFiles) {
+  Reference ref;
+  Held src = Trained(Mode::kHbm, &ref);
+  const std::string dir = Save(src, "read");
+  CheckpointRows rows;
+  EXPECT_EQ(ReadTableCheckpoint(dir, KeyType::kInt64, kDim + 1, &rows).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadTableCheckpoint(dir, KeyType::kInt32, kDim, &rows).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadTableCheckpoint(Path("absent"), KeyType::kInt64, kDim, &rows).code(),
+            StatusCode::kNotFound);
+  const std::string damaged = Copy(dir, "damaged");
+  std::string block = ReadFile(damaged + "/block-0.bin");
+  block[3] ^= 0x5a;
+  std::ofstream(damaged + "/block-0.bin", std::ios::binary | std::ios::trunc) << block;
+  EXPECT_EQ(ReadTableCheckpoint(damaged, KeyType::kInt64, kDim, &rows).code(),
+            StatusCode::kDataLoss);
 }
 
 }  // namespace

@@ -1,0 +1,100 @@
+"""The serving context: while an export builds its graph, tables are frozen.
+
+Inside `exporting(prefix, ...)`, create_table() makes no TensorFlow object and
+sparse_lookup() reads the table's rows as stored in TF checkpoint `prefix`
+through standard ops (FrozenTable), whatever its mode, is_train or key
+pipeline. Every export path enters it: export_saved_model() and Estimator's
+export_saved_model (through the hook in mx_rec.util.tf_internals).
+"""
+
+import contextlib
+import shutil
+import tempfile
+import threading
+from typing import Dict, Optional
+
+import tensorflow as tf
+
+from mx_rec.export.frozen_table import FrozenTable
+from mx_rec.export.options import ExportOptions
+from mx_rec.util import tf_internals
+
+_active = threading.local()
+
+
+class ExportContext:
+    """One export being built: where its tables come from and go to."""
+
+    def __init__(self, prefix, options):
+        self.prefix = prefix
+        self.options = options
+        # Asset files of the frozen tables, until the SavedModel copied them.
+        self.staging_dir = tempfile.mkdtemp(prefix="mx_rec_export_")
+        self.frozen: Dict[str, FrozenTable] = {}
+        self.graph: Optional[tf.Graph] = None
+
+    def frozen_table(self, table):
+        graph = tf.compat.v1.get_default_graph()
+        if self.graph is None:
+            self.graph = graph
+        elif graph is not self.graph:
+            raise RuntimeError("an mx_rec export builds one graph; its model function looked a "
+                               "table up in another")
+        frozen = self.frozen.get(table.name)
+        if frozen is None:
+            frozen = FrozenTable(table, self.prefix, self.staging_dir, self.options.fp16)
+            self.frozen[table.name] = frozen
+        return frozen
+
+
+def active():
+    """The ExportContext being built in this thread, or None."""
+    return getattr(_active, "context", None)
+
+
+@contextlib.contextmanager
+def exporting(prefix, options=None):
+    """Builds the export of TF checkpoint `prefix` (tables frozen) in this thread."""
+    if active() is not None:
+        raise RuntimeError("an mx_rec export is already being built in this thread")
+    context = ExportContext(prefix, options or ExportOptions())
+    _active.context = context
+    try:
+        yield context
+    finally:
+        _active.context = None
+        shutil.rmtree(context.staging_dir, ignore_errors=True)
+
+
+def lookup(table, ids):
+    """sparse_lookup in the serving context: ids -> rows, standard ops only."""
+    return active().frozen_table(table).lookup(ids)
+
+
+@contextlib.contextmanager
+def estimator_options(options):
+    """Options for the Estimator exports started in this thread inside the block."""
+    _active.estimator_options = options
+    try:
+        yield
+    finally:
+        _active.estimator_options = None
+
+
+def exporting_for_estimator(checkpoint_path):
+    """exporting() for one Estimator export (see mx_rec.util.tf_internals)."""
+    return exporting(checkpoint_path, getattr(_active, "estimator_options", None))
+
+
+def check_graph(graph):
+    """Refuses to write a SavedModel of a graph holding mx_rec training ops."""
+    kinds = sorted({op.type for op in graph.get_operations() if op.type.startswith("Asc")})
+    if kinds:
+        raise ValueError(
+            f"this graph holds mx_rec table ops ({', '.join(kinds)}): a SavedModel of it would "
+            "not load without mx_rec, nor serve the trained rows. Export with "
+            "mx_rec.export.export_saved_model(...) or Estimator.export_saved_model(...), which "
+            "build a serving graph with every table frozen into standard TensorFlow ops")
+
+
+tf_internals.install_export_hooks(exporting_for_estimator, check_graph)
