@@ -318,3 +318,22 @@ def test_feature_spec_lookups_read_their_index_key_when_exporting(tmp_path, mx):
         served = sess.run(signature.outputs["rows"].name,
                           {signature.inputs["click_ids"].name: [[5, 6], [6, 7]]})
     np.testing.assert_array_equal(served, trained)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key_mode", ["feature_spec", "modify_graph"])
+def test_dlrm_example_export_serves_its_eval_scores_in_plain_tf(tmp_path, key_mode):
+    """examples/dlrm: --export-dir exports the checkpoint; serve.py (mx_rec
+    unimportable) scores the same eval rows with the same AUC and log loss."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "examples", "dlrm")
+
+    def scores(out):
+        return [line for line in out.splitlines() if line.startswith(("eval AUC", "eval rows"))]
+
+    trained = scores(_run([sys.executable, os.path.join(here, "train.py"), "--steps", "60",
+                           "--cache-mode", "DDR", "--device-vocab-size", "256", "--faae", "1",
+                           "--key-mode", key_mode, "--model-dir", str(tmp_path / "model"),
+                           "--export-dir", str(tmp_path / "export")]))
+    served = scores(_run([sys.executable, os.path.join(here, "serve.py"),
+                          "--export-dir", str(tmp_path / "export")]))
+    assert len(trained) == 2 and served == trained

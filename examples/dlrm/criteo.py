@@ -120,6 +120,21 @@ def split_train_eval(path, eval_rows, eval_path=None):
     return to_arrays(train), to_arrays(evals), info
 
 
+def serving_features():
+    """The inputs of an exported model, one row each: "dense" (13 floats) and
+    one int64 id per categorical feature ("C1".."C26")."""
+    features = {"dense": tf.TensorSpec([NUM_DENSE], tf.float32)}
+    features.update((name, tf.TensorSpec([], tf.int64)) for name in SPARSE_NAMES)
+    return features
+
+
+def serving_inputs(arrays):
+    """serving_features() values of parsed rows (to_arrays)."""
+    inputs = {"dense": arrays["dense"]}
+    inputs.update((name, arrays["sparse"][:, i]) for i, name in enumerate(SPARSE_NAMES))
+    return inputs
+
+
 def pad_to_multiple(arrays, batch_size):
     """Repeat leading rows so the row count is a multiple of batch_size.
 

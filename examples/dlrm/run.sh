@@ -22,6 +22,10 @@
 #                            with dynamic expansion so the tables do grow)
 #   DATA                     raw Criteo file (default: the bundled sample)
 #   RANK_TABLE_FILE          rank table; read only for its rank count (1)
+#   MODEL_DIR, RESTORE=0     save a checkpoint there; 1: start from it
+#   EXPORT_DIR               with MODEL_DIR: export the model for serving under
+#                            it, then score the eval rows with the export in
+#                            plain TensorFlow (serve.py, mx_rec unimportable)
 #
 # Extra arguments are passed to train.py (e.g. --lr 0.0005 --dim 8).
 set -euo pipefail
@@ -63,10 +67,13 @@ else
 fi
 
 DATA_DIR="$HERE/../../data/criteo"
-args=(
+data_args=(
   --data "${DATA:-$HERE/../../data/criteo/criteo_kaggle_train_head10800.txt}"
   --eval-data "${EVAL_DATA:-$DATA_DIR/paddlerec_dnn_sample_train.txt,$DATA_DIR/paddlerec_dnn_sample_test.txt,$DATA_DIR/paddlerec_raw_sample_part-0.txt}"
   --eval-rows 0
+)
+args=(
+  "${data_args[@]}"
   --steps "${STEPS:-300}"
   --batch-size "${BATCH_SIZE:-8}"
   --cache-mode "$CACHE_MODE"
@@ -85,4 +92,11 @@ args=(
 if [ -n "${RANK_TABLE_FILE:-}" ]; then
   args+=(--rank-table "$RANK_TABLE_FILE")
 fi
-exec "$PY" "$HERE/train.py" "${args[@]}" "$@"
+if [ -z "${EXPORT_DIR:-}" ]; then
+  exec "$PY" "$HERE/train.py" "${args[@]}" "$@"
+fi
+# Export for serving (needs MODEL_DIR), then score the same eval rows with the
+# export in plain TensorFlow, mx_rec unimportable: the AUC lines match.
+[ -n "${MODEL_DIR:-}" ] || { echo "error: EXPORT_DIR needs MODEL_DIR (it exports a checkpoint)" >&2; exit 2; }
+"$PY" "$HERE/train.py" "${args[@]}" --export-dir "$EXPORT_DIR" "$@"
+exec "$PY" "$HERE/serve.py" --export-dir "$EXPORT_DIR" "${data_args[@]}"

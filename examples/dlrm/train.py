@@ -103,6 +103,11 @@ def parse_args(argv=None):
     p.add_argument("--restore", type=str2bool, default=False,
                    help="1: start from the newest checkpoint in --model-dir "
                         "(then --steps may be 0: only evaluate)")
+    p.add_argument("--export-dir", default="",
+                   help="export the trained model for serving under this "
+                        "directory (a stock-TF SavedModel in a new "
+                        "<timestamp> subdirectory; needs --model-dir); "
+                        "serve.py loads it without mx_rec")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--threads", type=int, default=2,
@@ -125,6 +130,8 @@ def check_args(args):
             args.eval_batch_size <= 0:
         sys.exit("error: --steps (>= 0 with --restore) and batch sizes must "
                  "be positive")
+    if args.export_dir and not args.model_dir:
+        sys.exit("error: --export-dir exports a checkpoint: give --model-dir")
     if args.restore:
         if not args.model_dir:
             sys.exit("error: --restore needs --model-dir")
@@ -310,6 +317,27 @@ def _train_and_eval(args, train_np, eval_np):
             report_admission(tables, evicted, sess)
         if args.cache_mode in ("DDR", "SSD"):
             report_tiers(tables, sess)
+    if args.export_dir:
+        export(args, tables, specs)
+
+
+def export(args, tables, specs):
+    """Exports the newest checkpoint of --model-dir for serving."""
+    from mx_rec.export import export_saved_model
+    from embeddings import lookup_all
+
+    def serving_model(features):
+        # A new graph: the DLRM's variables are made again under the same
+        # names and restored from the checkpoint; the tables are frozen.
+        model = DLRM(criteo.NUM_DENSE, criteo.NUM_SPARSE, args.dim)
+        embs = lookup_all(tables, features, False, True, 0, args.key_mode, specs)
+        return {"prob": tf.sigmoid(model.logits(features["dense"], embs))[:, 0]}
+
+    t_start = time.time()
+    path = export_saved_model(args.export_dir, serving_model,
+                              criteo.serving_features(),
+                              checkpoint_path=args.model_dir)
+    print("exported %s (%.1f s)" % (path, time.time() - t_start))
 
 
 def _sum_stats(tables, sess):
