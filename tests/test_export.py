@@ -337,3 +337,44 @@ def test_dlrm_example_export_serves_its_eval_scores_in_plain_tf(tmp_path, key_mo
     served = scores(_run([sys.executable, os.path.join(here, "serve.py"),
                           "--export-dir", str(tmp_path / "export")]))
     assert len(trained) == 2 and served == trained
+
+
+def test_exporting_a_session_leaves_incremental_checkpoints_alone(tmp_path):
+    """sess= exports save nothing: the session's next save is still a delta on
+    its own chain, and restoring it gives the trained rows."""
+    from mx_rec.util.initialize import init  # pylint: disable=import-outside-toplevel
+    init(is_incremental_checkpoint=True)
+    table = create_table(tf.int64, 4, "t", tf.compat.v1.random_normal_initializer(0, 0.1, seed=3),
+                         device_vocabulary_size=100)
+    ph = tf.compat.v1.placeholder(tf.int64, [None])
+    train_op = adagrad.create_hash_optimizer(0.3).minimize(
+        tf.reduce_sum(tf.square(sparse_lookup(table, ph) - 1.0)))
+    read = sparse_lookup(table, ph, is_train=False)
+    saver = tf.compat.v1.train.Saver()
+    keys = np.arange(1, 40, dtype=np.int64)
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        sess.run(train_op, {ph: keys[:20]})
+        saver.save(sess, str(tmp_path / "ckpt" / "model.ckpt"), global_step=1)
+        sess.graph.finalize()
+        sess.run(train_op, {ph: keys[10:]})
+        path = mx_rec.export.export_saved_model(
+            tmp_path / "e", lambda f: {"rows": sparse_lookup(table, f["ids"])},
+            {"ids": tf.TensorSpec([], tf.int64)}, sess=sess)
+        sess.run(train_op, {ph: keys[30:]})
+        expected = sess.run(read, {ph: keys})
+        prefix = saver.save(sess, str(tmp_path / "ckpt" / "model.ckpt"), global_step=2)
+    assert "delta" in open(glob.glob(prefix + ".mx_rec/*/manifest.json")[0]).read()
+    with tf.compat.v1.Session() as sess:
+        saver.restore(sess, prefix)
+        np.testing.assert_array_equal(sess.run(read, {ph: keys}), expected)
+    served = _serve_rows(path, keys)
+    np.testing.assert_array_equal(served[:30], expected[:30])   # untouched after the export
+    assert not np.array_equal(served[30:], expected[30:])
+
+
+def _serve_rows(export_dir, ids):
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.load(sess, ["serve"], export_dir)
+        signature = meta.signature_def["serving_default"]
+        return sess.run(signature.outputs["rows"].name, {signature.inputs["ids"].name: ids})

@@ -19,26 +19,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from mx_rec.checkpoint import manifest as mf
 from mx_rec.export import assets
-from mx_rec.libasc import _libasc
-
-
-def read_rows(table, prefix):
-    """(keys int64 [n], embedding float32 [n, dim]) of `table` in TF checkpoint `prefix`."""
-    entries = mf.table_entries(prefix)
-    entry = entries.get(table.name)
-    if entry is None:
-        raise ValueError(f"checkpoint '{prefix}' holds no table '{table.name}' (it holds "
-                         f"{sorted(entries) or 'no mx_rec table'}): export from a checkpoint "
-                         "of the model that trained it")
-    directory = mf.table_dir(prefix, entry)
-    try:
-        return _libasc.read_table_checkpoint(directory, table.key_dtype.name, table.dim)
-    except ValueError as e:
-        raise ValueError(f"table '{table.name}': {e}") from None
-    except RuntimeError as e:
-        raise RuntimeError(f"table '{table.name}' in checkpoint '{prefix}': {e}") from None
 
 
 def _file_stem(name):
@@ -48,8 +29,8 @@ def _file_stem(name):
 class FrozenTable:
     """A table's serving ops in one graph (see the module docstring)."""
 
-    def __init__(self, table, prefix, staging_dir, fp16):
-        keys, embedding = read_rows(table, prefix)
+    def __init__(self, table, keys, embedding, staging_dir, fp16):
+        """keys [n] and embedding [n, dim]: every row the table holds."""
         self.name = table.name
         self.rows = len(keys)
         dtype = np.float16 if fp16 else np.float32
@@ -62,7 +43,6 @@ class FrozenTable:
         with open(rows_path, "wb") as f:
             np.asarray(table.default_value, dtype).tofile(f)
             np.ascontiguousarray(embedding, dtype).tofile(f)
-        del embedding
         self.bytes = os.path.getsize(keys_path) + os.path.getsize(rows_path)
         with tf.compat.v1.name_scope(None), tf.control_dependencies(None), \
                 tf.compat.v1.name_scope(f"mx_rec/{table.name}/"):

@@ -7,13 +7,13 @@ reader never sees half an export; export_done_file is written after that.
 
 import os
 import shutil
-import tempfile
 import time
 
 import tensorflow as tf
 
 from mx_rec.export import assets, inputs, serving
 from mx_rec.export.options import resolve
+from mx_rec.export.sources import CheckpointSource, SessionSource
 
 SIGNATURE = tf.compat.v1.saved_model.signature_constants.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 
@@ -33,9 +33,10 @@ def export_saved_model(export_dir_base, model_fn, features, checkpoint_path=None
       features: {feature name: tf.TensorSpec of one row} in input order.
       checkpoint_path: a TF checkpoint prefix, or a checkpoint directory (its
         latest checkpoint; restore_model_version applies).
-      sess: instead of a checkpoint, a session whose graph holds the trained
-        model: it is saved into a temporary checkpoint first (its graph must
-        not be finalized).
+      sess: instead of a checkpoint, a session holding the trained model (its
+        graph may be finalized): its current values are exported, and nothing
+        is saved (incremental checkpoints are not disturbed). Export while no
+        step runs: a checkpoint is the consistent choice under training.
       options / option_kwargs: ExportOptions (batch_size, multi_placeholder,
         placeholder_named_by_input, separator, asset_files, fp16,
         export_done_file, clear_export).
@@ -50,11 +51,9 @@ def export_saved_model(export_dir_base, model_fn, features, checkpoint_path=None
     if (checkpoint_path is None) == (sess is None):
         raise ValueError("give exactly one of checkpoint_path (a TF checkpoint prefix or "
                          "directory) and sess (a session holding the trained model)")
-    if sess is None:
-        return _export(export_dir_base, model_fn, features, checkpoint_prefix(checkpoint_path),
-                       options)
-    with tempfile.TemporaryDirectory(prefix="mx_rec_export_ckpt_") as tmp:
-        return _export(export_dir_base, model_fn, features, _save_session(sess, tmp), options)
+    source = SessionSource(sess) if sess is not None else \
+        CheckpointSource(checkpoint_prefix(checkpoint_path))
+    return _export(export_dir_base, model_fn, features, source, options)
 
 
 def export_estimator(estimator, export_dir_base, features, checkpoint_path=None, options=None,
@@ -99,17 +98,6 @@ def checkpoint_prefix(checkpoint_path):
     return path
 
 
-def _save_session(sess, directory):
-    if not isinstance(sess, tf.compat.v1.Session):
-        raise TypeError(f"sess must be a tf.compat.v1.Session, got {sess!r}")
-    if sess.graph.finalized:
-        raise ValueError("sess: its graph is finalized (MonitoredSession, Estimator), so no Saver "
-                         "can be added; export from its checkpoint with checkpoint_path instead")
-    with sess.graph.as_default():
-        saver = tf.compat.v1.train.Saver(sharded=True)
-    return saver.save(sess, os.path.join(directory, "model.ckpt"), write_meta_graph=False)
-
-
 def _prepare_base(export_dir_base, options):
     if not isinstance(export_dir_base, (str, os.PathLike)):
         raise TypeError(f"export_dir_base must be a path, got {export_dir_base!r}")
@@ -120,19 +108,19 @@ def _prepare_base(export_dir_base, options):
     return base
 
 
-def _export(export_dir_base, model_fn, features, prefix, options):
+def _export(export_dir_base, model_fn, features, source, options):
     base = _prepare_base(export_dir_base, options)
     stamp = int(time.time())
     while os.path.exists(os.path.join(base, str(stamp))):
         stamp += 1
     final, temp = os.path.join(base, str(stamp)), os.path.join(base, f"temp-{stamp}")
     try:
-        with tf.Graph().as_default() as graph, serving.exporting(prefix, options):
+        with tf.Graph().as_default() as graph, serving.exporting(source, options):
             model_features, receiver = inputs.placeholders(features, options)
             outputs = _check_outputs(model_fn(model_features))
             for path in options.asset_files:
                 assets.register(path)
-            _write(graph, temp, prefix, receiver, outputs)
+            _write(graph, temp, source, receiver, outputs)
         os.rename(temp, final)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
@@ -150,17 +138,12 @@ def _check_outputs(outputs):
     return outputs
 
 
-def _write(graph, directory, prefix, receiver, outputs):
+def _write(graph, directory, source, receiver, outputs):
     variables = tf.compat.v1.global_variables()
     saver = tf.compat.v1.train.Saver(variables, sharded=True) if variables else None
     with tf.compat.v1.Session(graph=graph) as sess:
-        if saver is not None:
-            try:
-                saver.restore(sess, prefix)
-            except tf.errors.NotFoundError as e:
-                raise ValueError(f"checkpoint '{prefix}' lacks a variable of the serving graph "
-                                 f"(model_fn must build the trained model's variables): "
-                                 f"{e.message.splitlines()[0]}") from None
+        if variables:
+            source.restore(sess, variables)
         builder = tf.compat.v1.saved_model.Builder(directory)
         signature = tf.compat.v1.saved_model.predict_signature_def(receiver, outputs)
         builder.add_meta_graph_and_variables(

@@ -1,9 +1,9 @@
 """The serving context: while an export builds its graph, tables are frozen.
 
-Inside `exporting(prefix, ...)`, create_table() makes no TensorFlow object and
-sparse_lookup() reads the table's rows as stored in TF checkpoint `prefix`
-through standard ops (FrozenTable), whatever its mode, is_train or key
-pipeline. Every export path enters it: export_saved_model() and Estimator's
+Inside `exporting(source, ...)`, create_table() makes no TensorFlow object and
+sparse_lookup() reads the table's rows as the source (a TF checkpoint or a
+session, see sources.py) holds them, through standard ops (FrozenTable),
+whatever the table's mode, is_train or key pipeline. Every export path enters it: export_saved_model() and Estimator's
 export_saved_model (through the hook in mx_rec.util.tf_internals).
 """
 
@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from mx_rec.export.frozen_table import FrozenTable
 from mx_rec.export.options import ExportOptions
+from mx_rec.export.sources import CheckpointSource
 from mx_rec.util import tf_internals
 
 _active = threading.local()
@@ -25,8 +26,8 @@ _active = threading.local()
 class ExportContext:
     """One export being built: where its tables come from and go to."""
 
-    def __init__(self, prefix, options):
-        self.prefix = prefix
+    def __init__(self, source, options):
+        self.source = source
         self.options = options
         # Asset files of the frozen tables, until the SavedModel copied them.
         self.staging_dir = tempfile.mkdtemp(prefix="mx_rec_export_")
@@ -42,7 +43,8 @@ class ExportContext:
                                "table up in another")
         frozen = self.frozen.get(table.name)
         if frozen is None:
-            frozen = FrozenTable(table, self.prefix, self.staging_dir, self.options.fp16)
+            keys, embedding = self.source.rows(table)
+            frozen = FrozenTable(table, keys, embedding, self.staging_dir, self.options.fp16)
             self.frozen[table.name] = frozen
         return frozen
 
@@ -53,11 +55,11 @@ def active():
 
 
 @contextlib.contextmanager
-def exporting(prefix, options=None):
-    """Builds the export of TF checkpoint `prefix` (tables frozen) in this thread."""
+def exporting(source, options=None):
+    """Builds an export of `source`'s values (tables frozen) in this thread."""
     if active() is not None:
         raise RuntimeError("an mx_rec export is already being built in this thread")
-    context = ExportContext(prefix, options or ExportOptions())
+    context = ExportContext(source, options or ExportOptions())
     _active.context = context
     try:
         yield context
@@ -83,7 +85,8 @@ def estimator_options(options):
 
 def exporting_for_estimator(checkpoint_path):
     """exporting() for one Estimator export (see mx_rec.util.tf_internals)."""
-    return exporting(checkpoint_path, getattr(_active, "estimator_options", None))
+    return exporting(CheckpointSource(checkpoint_path),
+                     getattr(_active, "estimator_options", None))
 
 
 def check_graph(graph):

@@ -1,0 +1,80 @@
+"""Where an export's values come from: a TF checkpoint, or a live session.
+
+A source gives each table's rows (every key it holds, with its embedding)
+and restores the dense variables of the serving graph. Neither touches the
+model's checkpoints: exporting from a session saves nothing (an incremental
+checkpoint chain and its change tracking stay as they were).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from mx_rec.checkpoint import manifest as mf
+from mx_rec.libasc import _libasc
+
+# Keys read per session run when exporting a live table.
+_READ_BATCH = 1 << 20
+
+
+class CheckpointSource:
+    """Values of TF checkpoint `prefix` (tables from their table checkpoints)."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+
+    def rows(self, table):
+        """(keys int64 [n], embedding float32 [n, dim]) of `table`."""
+        entries = mf.table_entries(self.prefix)
+        entry = entries.get(table.name)
+        if entry is None:
+            raise ValueError(f"checkpoint '{self.prefix}' holds no table '{table.name}' (it "
+                             f"holds {sorted(entries) or 'no mx_rec table'}): export from a "
+                             "checkpoint of the model that trained it")
+        directory = mf.table_dir(self.prefix, entry)
+        try:
+            return _libasc.read_table_checkpoint(directory, table.key_dtype.name, table.dim)
+        except ValueError as e:
+            raise ValueError(f"table '{table.name}': {e}") from None
+        except RuntimeError as e:
+            raise RuntimeError(f"table '{table.name}' in checkpoint '{self.prefix}': {e}") \
+                from None
+
+    def restore(self, sess, variables):
+        saver = tf.compat.v1.train.Saver(variables, sharded=True)
+        try:
+            saver.restore(sess, self.prefix)
+        except tf.errors.NotFoundError as e:
+            raise ValueError(f"checkpoint '{self.prefix}' lacks a variable of the serving graph "
+                             "(model_fn must build the trained model's variables): "
+                             f"{e.message.splitlines()[0]}") from None
+
+
+class SessionSource:
+    """Values a session holds now. Read while no training step runs, or rows
+    moved between tiers meanwhile may be missed; a checkpoint is consistent."""
+
+    def __init__(self, sess):
+        if not isinstance(sess, tf.compat.v1.Session):
+            raise TypeError(f"sess must be a tf.compat.v1.Session, got {sess!r}")
+        self.sess = sess
+
+    def rows(self, table):
+        keys = table.export_slots(self.sess)[0].astype(np.int64)
+        embedding = np.empty([len(keys), table.dim], np.float32)
+        key_type = table.key_dtype.as_numpy_dtype
+        for start in range(0, len(keys), _READ_BATCH):
+            chunk = keys[start:start + _READ_BATCH]
+            embedding[start:start + len(chunk)] = table.read_rows(chunk.astype(key_type),
+                                                                  self.sess)
+        return keys, embedding
+
+    def restore(self, sess, variables):
+        trained = {v.op.name: v for v in
+                   self.sess.graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)}
+        missing = sorted(v.op.name for v in variables if v.op.name not in trained)
+        if missing:
+            raise ValueError(f"the session's graph has no variable {missing[0]} of the serving "
+                             "graph (model_fn must build the trained model's variables)")
+        values = self.sess.run({v.op.name: trained[v.op.name] for v in variables})
+        for variable in variables:
+            variable.load(values[variable.op.name], sess)
