@@ -47,5 +47,7 @@ setup(
     cmdclass={"build_ext": CMakeBuild},
     python_requires=">=3.9",
     install_requires=["tensorflow-cpu==2.15.1", "numpy<2"],
+    # python -m mx_rec.tools.build_index (faiss indexes of item vectors).
+    extras_require={"index": ["faiss-cpu==1.15.1"]},
     zip_safe=False,
 )

@@ -21,9 +21,11 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 # Python packages. TF 2.15.1 is the last release with tf.estimator and Keras 2;
-# it needs numpy < 2.
+# it needs numpy < 2. faiss-cpu (mx_rec.tools.build_index) 1.15.1 works with
+# numpy 1.26.
 $PY -m pip install -q --disable-pip-version-check \
-  "tensorflow-cpu==2.15.1" "numpy<2" "pybind11>=2.10" "pytest>=7" "cmake>=3.18" "setuptools>=61" wheel
+  "tensorflow-cpu==2.15.1" "numpy<2" "pybind11>=2.10" "pytest>=7" "cmake>=3.18" "setuptools>=61" wheel \
+  "faiss-cpu==1.15.1"
 
 # Build libasc, _libasc and the op library into mx_rec/libasc/ and install the
 # package in editable mode.

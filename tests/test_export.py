@@ -378,3 +378,21 @@ def _serve_rows(export_dir, ids):
         meta = tf.compat.v1.saved_model.load(sess, ["serve"], export_dir)
         signature = meta.signature_def["serving_default"]
         return sess.run(signature.outputs["rows"].name, {signature.inputs["ids"].name: ids})
+
+
+def test_fp16_refuses_rows_beyond_its_range(tmp_path, mx):
+    table = create_table(tf.int64, 2, "big", tf.compat.v1.constant_initializer(1e5),
+                         device_vocabulary_size=10)
+    ph = tf.compat.v1.placeholder(tf.int64, [None])
+    train_op = adagrad.create_hash_optimizer(0.1).minimize(tf.reduce_sum(sparse_lookup(table, ph)))
+    with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        sess.run(train_op, {ph: [1, 2]})
+        model_fn = lambda f: {"rows": sparse_lookup(table, f["ids"])}  # noqa: E731
+        features = {"ids": tf.TensorSpec([], tf.int64)}
+        with pytest.raises(ValueError, match="fp16: table 'big' holds values beyond"):
+            mx_rec.export.export_saved_model(tmp_path / "e", model_fn, features, sess=sess,
+                                             fp16=True)
+        path = mx_rec.export.export_saved_model(tmp_path / "e", model_fn, features, sess=sess)
+    assert os.listdir(tmp_path / "e") == [os.path.basename(path)]
+    assert _serve_rows(path, np.array([1, 2]))[0, 0] > 65504

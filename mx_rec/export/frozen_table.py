@@ -31,9 +31,12 @@ class FrozenTable:
 
     def __init__(self, table, keys, embedding, staging_dir, fp16):
         """keys [n] and embedding [n, dim]: every row the table holds."""
-        self.name = table.name
         self.rows = len(keys)
         dtype = np.float16 if fp16 else np.float32
+        if fp16 and self.rows and np.abs(embedding).max() > np.finfo(np.float16).max:
+            raise ValueError(f"fp16: table '{table.name}' holds values beyond float16's range "
+                             f"(max |value| {np.abs(embedding).max():g} > 65504); export it "
+                             "with fp16=False")
         stem = os.path.join(staging_dir, _file_stem(table.name))
         keys_path, rows_path = stem + ".keys", stem + ".rows"
         if os.path.exists(keys_path):
@@ -43,7 +46,6 @@ class FrozenTable:
         with open(rows_path, "wb") as f:
             np.asarray(table.default_value, dtype).tofile(f)
             np.ascontiguousarray(embedding, dtype).tofile(f)
-        self.bytes = os.path.getsize(keys_path) + os.path.getsize(rows_path)
         with tf.compat.v1.name_scope(None), tf.control_dependencies(None), \
                 tf.compat.v1.name_scope(f"mx_rec/{table.name}/"):
             self._table = self._hash_table(keys_path) if self.rows else None
