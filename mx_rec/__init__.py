@@ -3,7 +3,8 @@
 Public entry points:
   mx_rec.util.initialize.init / terminate_config_initializer
   mx_rec.core.embedding.create_table / sparse_lookup
-  mx_rec.optimizers.{gradient_descent,adagrad,lazy_adam,ftrl}.create_hash_optimizer
+  mx_rec.optimizers.{gradient_descent,adagrad,lazy_adam,ftrl,momentum,rms_prop,adam_w}
+    .create_hash_optimizer
   mx_rec.graph.modifier.modify_graph_and_start_emb_cache / GraphModifierHook
 """
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from mx_rec.core.embedding import create_table, sparse_lookup
 from mx_rec.libasc import _libasc
-from mx_rec.optimizers import gradient_descent
+from mx_rec.optimizers import adam_w, gradient_descent, momentum, rms_prop
 from mx_rec.util.initialize import init, terminate_config_initializer
 
 
@@ -197,3 +197,22 @@ def test_other_create_table_arguments(existing, kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         create_table(**args)
     assert_intact(existing)
+
+
+@pytest.mark.parametrize("factory, kwargs, match", [
+    (momentum.create_hash_optimizer, dict(momentum=1.0), r"momentum must be in \[0, 1\), got 1.0"),
+    (momentum.create_hash_optimizer, dict(momentum=-0.1), r"momentum must be in \[0, 1\)"),
+    (momentum.create_hash_optimizer, dict(use_nesterov=1), "use_nesterov must be a bool"),
+    (rms_prop.create_hash_optimizer, dict(decay=1.0), r"decay must be in \[0, 1\), got 1.0"),
+    (rms_prop.create_hash_optimizer, dict(momentum=float("nan")), r"momentum must be in \[0, 1\)"),
+    (rms_prop.create_hash_optimizer, dict(epsilon=0.0), "epsilon must be a finite number > 0"),
+    (rms_prop.create_hash_optimizer, dict(centered="yes"), "centered must be a bool"),
+    (adam_w.create_hash_optimizer, dict(weight_decay=-1e-6),
+     r"weight_decay must be in \[0, 1\), got -1e-06"),
+    (adam_w.create_hash_optimizer, dict(weight_decay=1.0), r"weight_decay must be in \[0, 1\)"),
+    (adam_w.create_hash_optimizer, dict(beta2=1.0), r"beta2 must be in \[0, 1\)"),
+    (adam_w.create_hash_optimizer, dict(epsilon=-1.0), "epsilon must be a finite number > 0"),
+])
+def test_hash_optimizer_arguments(factory, kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        factory(**kwargs)

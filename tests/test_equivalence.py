@@ -13,7 +13,8 @@ import model_harness as mh
 from mx_rec.core.embedding import create_table, sparse_lookup
 from mx_rec.core.sparse_table import LOOKUP_RECORDS
 from mx_rec.util import graph_records
-from mx_rec.optimizers import adagrad, ftrl, gradient_descent, lazy_adam
+from mx_rec.optimizers import (adagrad, adam_w, ftrl, gradient_descent, lazy_adam, momentum,
+                               rms_prop)
 from mx_rec.util.initialize import init, terminate_config_initializer
 
 STEPS = 200
@@ -21,10 +22,13 @@ DENSE_LR = 0.05
 
 
 class DenseLazyAdam:
-    """Reference lazy Adam on dense variables, written independently of mx_rec."""
+    """Reference lazy Adam on dense variables, written independently of mx_rec.
 
-    def __init__(self, lr, b1=0.9, b2=0.999, eps=1e-8):
-        self.lr, self.b1, self.b2, self.eps = lr, b1, b2, eps
+    With weight_decay, the touched rows first lose weight_decay * row, as in
+    tf.contrib.opt's DecoupledWeightDecayExtension (AdamW)."""
+
+    def __init__(self, lr, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0):
+        self.lr, self.b1, self.b2, self.eps, self.wd = lr, b1, b2, eps, weight_decay
 
     def minimize(self, loss, var_list):
         b1p = tf.compat.v1.Variable(self.b1, trainable=False, use_resource=True)
@@ -38,8 +42,12 @@ class DenseLazyAdam:
             v = tf.compat.v1.Variable(tf.zeros_like(var.initial_value), trainable=False, use_resource=True)
             m_t = self.b1 * tf.gather(m, idx) + (1 - self.b1) * g
             v_t = self.b2 * tf.gather(v, idx) + (1 - self.b2) * g * g
+            with tf.control_dependencies([g]):  # after the forward pass read the rows
+                decay = tf.compat.v1.scatter_sub(var, idx, self.wd * tf.gather(var, idx))
+            with tf.control_dependencies([decay]):
+                step = tf.compat.v1.scatter_sub(var, idx, lr_t * m_t / (tf.sqrt(v_t) + self.eps))
             ops += [tf.compat.v1.scatter_update(m, idx, m_t), tf.compat.v1.scatter_update(v, idx, v_t),
-                    tf.compat.v1.scatter_sub(var, idx, lr_t * m_t / (tf.sqrt(v_t) + self.eps))]
+                    step]
         with tf.control_dependencies(ops):
             return tf.group(b1p.assign(b1p * self.b1), b2p.assign(b2p * self.b2))
 
@@ -55,6 +63,23 @@ OPTIMIZERS = {
                                                 l2_regularization_strength=0.01),
              lambda: tf.compat.v1.train.FtrlOptimizer(0.2, l1_regularization_strength=0.001,
                                                       l2_regularization_strength=0.01)),
+    "momentum": (lambda: momentum.create_hash_optimizer(0.1, momentum=0.9),
+                 lambda: tf.compat.v1.train.MomentumOptimizer(0.1, momentum=0.9)),
+    "momentum_nesterov": (
+        lambda: momentum.create_hash_optimizer(0.1, momentum=0.9, use_nesterov=True),
+        lambda: tf.compat.v1.train.MomentumOptimizer(0.1, momentum=0.9, use_nesterov=True)),
+    "rms_prop": (lambda: rms_prop.create_hash_optimizer(0.01),
+                 lambda: tf.compat.v1.train.RMSPropOptimizer(0.01)),
+    # Every state block (rms, momentum, mg) travels between tiers.
+    "rms_prop_centered": (
+        lambda: rms_prop.create_hash_optimizer(0.01, decay=0.8, momentum=0.5, epsilon=1e-6,
+                                               centered=True),
+        lambda: tf.compat.v1.train.RMSPropOptimizer(0.01, decay=0.8, momentum=0.5, epsilon=1e-6,
+                                                    centered=True)),
+    # weight_decay large enough that scaling it by the learning rate, or
+    # decaying after the Adam step instead of before, would fail the test.
+    "adam_w": (lambda: adam_w.create_hash_optimizer(0.02, weight_decay=0.01),
+               lambda: DenseLazyAdam(0.02, weight_decay=0.01)),
 }
 
 
@@ -183,7 +208,7 @@ def test_static_shape_mode_matches_dynamic(fresh_graph):
     np.testing.assert_allclose(dynamic, static, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("opt_name", ["sgd", "lazy_adam"])
+@pytest.mark.parametrize("opt_name", ["sgd", "lazy_adam", "momentum", "rms_prop", "adam_w"])
 def test_dynamic_expansion_matches_presized_table(opt_name, fresh_graph):
     _, _, batches = mh.make_data(STEPS, vocab_a=400)
     presized, _, _, _ = run_mx_rec(opt_name, batches, device_a=512, device_b=256)

@@ -15,7 +15,8 @@ import tensorflow as tf
 
 from mx_rec.core.embedding import create_table, sparse_lookup
 from mx_rec.libasc import _libasc
-from mx_rec.optimizers import adagrad, ftrl, gradient_descent, lazy_adam, minimize
+from mx_rec.optimizers import (adagrad, adam_w, ftrl, gradient_descent, lazy_adam, minimize,
+                               momentum, rms_prop)
 from mx_rec.util.initialize import terminate_config_initializer
 
 DIM = 4
@@ -39,7 +40,10 @@ def test_two_hash_optimizers_with_one_name_on_one_table_are_refused(mx):
 @pytest.mark.parametrize("factory", [gradient_descent.create_hash_optimizer,
                                      adagrad.create_hash_optimizer,
                                      lazy_adam.create_hash_optimizer,
-                                     ftrl.create_hash_optimizer])
+                                     ftrl.create_hash_optimizer,
+                                     momentum.create_hash_optimizer,
+                                     rms_prop.create_hash_optimizer,
+                                     adam_w.create_hash_optimizer])
 def test_learning_rate_must_be_finite_and_positive(factory):
     for bad in (float("nan"), float("inf"), -0.1, 0, True, "0.1", None):
         with pytest.raises(ValueError, match="learning_rate must be a finite number > 0"):

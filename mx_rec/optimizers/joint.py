@@ -35,7 +35,8 @@ def minimize(loss, dense_optimizer, hash_optimizer, global_step=None, var_list=N
     """
     if not isinstance(hash_optimizer, HashOptimizer):
         raise TypeError("hash_optimizer must be an mx_rec hash optimizer (mx_rec.optimizers."
-                        "{gradient_descent,adagrad,lazy_adam,ftrl}.create_hash_optimizer()), got "
+                        "{gradient_descent,adagrad,lazy_adam,ftrl,momentum,rms_prop,adam_w}."
+                        "create_hash_optimizer()), got "
                         f"{hash_optimizer!r}; without tables, call dense_optimizer.minimize(loss)")
     if not isinstance(dense_optimizer, tf.compat.v1.train.Optimizer):
         raise TypeError("dense_optimizer must be a tf.compat.v1.train.Optimizer, got "
