@@ -396,3 +396,85 @@ def test_fp16_refuses_rows_beyond_its_range(tmp_path, mx):
         path = mx_rec.export.export_saved_model(tmp_path / "e", model_fn, features, sess=sess)
     assert os.listdir(tmp_path / "e") == [os.path.basename(path)]
     assert _serve_rows(path, np.array([1, 2]))[0, 0] > 65504
+
+
+def test_concurrent_exports_into_one_base_are_each_whole(tmp_path, trained):
+    import threading  # pylint: disable=import-outside-toplevel
+    paths, errors = [], []
+
+    def export():
+        try:
+            paths.append(mx_rec.export.export_saved_model(
+                tmp_path / "base", trained["model_fn"], FEATURES,
+                checkpoint_path=trained["prefix"]))
+        except Exception as e:  # pylint: disable=broad-except
+            errors.append(e)
+
+    threads = [threading.Thread(target=export) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(set(paths)) == 3
+    assert sorted(os.listdir(tmp_path / "base")) == sorted(os.path.basename(p) for p in paths)
+    for path in paths:
+        np.testing.assert_allclose(_serve(path, trained["held"]), trained["expected"], atol=1e-6)
+
+
+def test_abandoned_temporary_exports_are_swept(tmp_path, trained):
+    base = tmp_path / "base"
+    dead = base / "temp-999999999-abc" / "export"
+    live = base / f"temp-{os.getpid()}-xyz"
+    dead.mkdir(parents=True)
+    live.mkdir()
+    path = mx_rec.export.export_saved_model(base, trained["model_fn"], FEATURES,
+                                            checkpoint_path=trained["prefix"])
+    assert sorted(os.listdir(base)) == sorted([os.path.basename(path), live.name])
+
+
+def test_misuse_is_refused_with_a_clear_error(tmp_path, trained):
+    export = mx_rec.export.export_saved_model
+
+    def training_model(features):
+        outputs = trained["model_fn"](features)
+        tf.compat.v1.train.GradientDescentOptimizer(0.1).minimize(-outputs["prob"][0])
+        return outputs
+
+    with pytest.raises(ValueError, match="serving graph updates variables"):
+        export(tmp_path / "e", training_model, FEATURES, checkpoint_path=trained["prefix"])
+
+    def renamed_model(features):
+        with tf.compat.v1.variable_scope("renamed"):
+            return trained["model_fn"](features)
+
+    with pytest.raises(ValueError, match="has no variable renamed/dense/out/bias of the serving"):
+        export(tmp_path / "e", renamed_model, FEATURES, checkpoint_path=trained["prefix"])
+    with pytest.raises(ValueError, match="clear_export would remove"):
+        export(tmp_path, trained["model_fn"], FEATURES, checkpoint_path=trained["prefix"],
+               clear_export=True)
+    assert os.path.exists(trained["prefix"] + ".index")
+    clash = tmp_path / "emb.rows"
+    clash.write_text("mine")
+    with pytest.raises(ValueError, match="same file name"):
+        export(tmp_path / "e", trained["model_fn"], FEATURES, checkpoint_path=trained["prefix"],
+               asset_files=[str(clash)])
+
+    def wider_table(features):
+        wider = create_table(tf.int64, 5, "emb", device_vocabulary_size=10)
+        return {"y": sparse_lookup(wider, features["ids"])}
+
+    with pytest.raises(ValueError, match="table 'emb'.*dim"):
+        export(tmp_path / "e", wider_table, FEATURES, checkpoint_path=trained["prefix"])
+    assert os.listdir(tmp_path / "e") == []
+
+
+def test_a_session_export_finds_tables_by_name(tmp_path, trained):
+    """A model_fn that creates its tables (as an Estimator's does) exports a
+    session's values: tables are matched by name."""
+    def own_tables(features):
+        table = create_table(tf.int64, 4, "emb", device_vocabulary_size=500, default_value=0.5)
+        return _model(table, features)
+
+    path = mx_rec.export.export_saved_model(tmp_path / "e", own_tables, FEATURES,
+                                            sess=trained["sess"])
+    np.testing.assert_allclose(_serve(path, trained["held"]), trained["expected"], atol=1e-6)

@@ -1,12 +1,17 @@
 """export_saved_model / export_estimator: SavedModels that run on stock TensorFlow.
 
-An export is written into "<export_dir_base>/temp-<timestamp>" and renamed to
-"<export_dir_base>/<timestamp>" once whole (Estimator does the same), so a
-reader never sees half an export; export_done_file is written after that.
+An export is written into its own "<export_dir_base>/temp-<pid>-<random>" and
+renamed to a free "<export_dir_base>/<timestamp>" once whole, so a reader
+never sees half an export, also with several exports running at once; the
+temporary directory of an export killed midway is removed by the next export
+into the same base. export_done_file is written after the rename.
 """
 
+import errno
 import os
+import re
 import shutil
+import tempfile
 import time
 
 import tensorflow as tf
@@ -65,7 +70,7 @@ def export_estimator(estimator, export_dir_base, features, checkpoint_path=None,
     options = resolve(options, **option_kwargs)
     if not isinstance(estimator, tf.estimator.Estimator):
         raise TypeError(f"estimator must be a tf.estimator.Estimator, got {estimator!r}")
-    base = _prepare_base(export_dir_base, options)
+    base = _prepare_base(export_dir_base, options, estimator.model_dir)
     with serving.estimator_options(options):
         path = estimator.export_saved_model(base, inputs.receiver_fn(features, options),
                                             checkpoint_path=checkpoint_path)
@@ -98,34 +103,75 @@ def checkpoint_prefix(checkpoint_path):
     return path
 
 
-def _prepare_base(export_dir_base, options):
+def _prepare_base(export_dir_base, options, protected=None):
+    """The export base directory, made (and emptied first with clear_export,
+    unless it holds `protected`, the checkpoint being exported)."""
     if not isinstance(export_dir_base, (str, os.PathLike)):
         raise TypeError(f"export_dir_base must be a path, got {export_dir_base!r}")
     base = os.path.abspath(os.fspath(export_dir_base))
     if options.clear_export and os.path.exists(base):
+        if protected and os.path.commonpath([base, os.path.abspath(protected)]) == base:
+            raise ValueError(f"clear_export would remove '{base}', which holds the checkpoint "
+                             f"being exported ('{protected}'): export into another directory")
         shutil.rmtree(base)
     os.makedirs(base, exist_ok=True)
+    _sweep_abandoned(base)
     return base
 
 
-def _export(export_dir_base, model_fn, features, source, options):
-    base = _prepare_base(export_dir_base, options)
-    stamp = int(time.time())
-    while os.path.exists(os.path.join(base, str(stamp))):
-        stamp += 1
-    final, temp = os.path.join(base, str(stamp)), os.path.join(base, f"temp-{stamp}")
+def _sweep_abandoned(base):
+    """Removes the temporary directories of exports whose process is gone
+    (killed mid-export); exports of live processes are left alone."""
+    for name in os.listdir(base):
+        match = re.fullmatch(r"temp-(\d+)-\w+", name)
+        if match and not _alive(int(match.group(1))):
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+
+
+def _alive(pid):
     try:
-        with tf.Graph().as_default() as graph, serving.exporting(source, options):
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _export(export_dir_base, model_fn, features, source, options):
+    base = _prepare_base(export_dir_base, options, getattr(source, "prefix", None))
+    # A directory of this export alone (exports may run concurrently), renamed
+    # to a free <timestamp> once whole.
+    temp = tempfile.mkdtemp(prefix=f"temp-{os.getpid()}-", dir=base)
+    try:
+        export_dir = os.path.join(temp, "export")
+        builder = tf.compat.v1.saved_model.Builder(export_dir)
+        with tf.Graph().as_default() as graph, \
+                serving.exporting(source, export_dir, options):
             model_features, receiver = inputs.placeholders(features, options)
             outputs = _check_outputs(model_fn(model_features))
             for path in options.asset_files:
                 assets.register(path)
-            _write(graph, temp, source, receiver, outputs)
-        os.rename(temp, final)
+            _write(graph, builder, source, receiver, outputs)
+        final = _publish(export_dir, base)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     _mark_done(final, options)
     return final
+
+
+def _publish(export_dir, base):
+    """Renames export_dir to base/<seconds now>, or the next free number."""
+    stamp = int(time.time())
+    while True:
+        final = os.path.join(base, str(stamp))
+        try:
+            os.rename(export_dir, final)  # atomic; fails on another export's directory
+            return final
+        except OSError as e:
+            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            stamp += 1
 
 
 def _check_outputs(outputs):
@@ -138,13 +184,12 @@ def _check_outputs(outputs):
     return outputs
 
 
-def _write(graph, directory, source, receiver, outputs):
+def _write(graph, builder, source, receiver, outputs):
     variables = tf.compat.v1.global_variables()
     saver = tf.compat.v1.train.Saver(variables, sharded=True) if variables else None
     with tf.compat.v1.Session(graph=graph) as sess:
         if variables:
             source.restore(sess, variables)
-        builder = tf.compat.v1.saved_model.Builder(directory)
         signature = tf.compat.v1.saved_model.predict_signature_def(receiver, outputs)
         builder.add_meta_graph_and_variables(
             sess, [tf.saved_model.SERVING], signature_def_map={SIGNATURE: signature},

@@ -8,8 +8,8 @@ export_saved_model (through the hook in mx_rec.util.tf_internals).
 """
 
 import contextlib
-import shutil
-import tempfile
+import os
+import re
 import threading
 from typing import Dict, Optional
 
@@ -26,11 +26,13 @@ _active = threading.local()
 class ExportContext:
     """One export being built: where its tables come from and go to."""
 
-    def __init__(self, source, options):
+    def __init__(self, source, options, assets_dir):
         self.source = source
         self.options = options
-        # Asset files of the frozen tables, until the SavedModel copied them.
-        self.staging_dir = tempfile.mkdtemp(prefix="mx_rec_export_")
+        # The frozen tables' files are written straight into the export's
+        # assets/ (the SavedModel builder keeps files already there).
+        self.assets_dir = assets_dir
+        os.makedirs(assets_dir, exist_ok=True)
         self.frozen: Dict[str, FrozenTable] = {}
         self.graph: Optional[tf.Graph] = None
 
@@ -44,7 +46,7 @@ class ExportContext:
         frozen = self.frozen.get(table.name)
         if frozen is None:
             keys, embedding = self.source.rows(table)
-            frozen = FrozenTable(table, keys, embedding, self.staging_dir, self.options.fp16)
+            frozen = FrozenTable(table, keys, embedding, self.assets_dir, self.options.fp16)
             self.frozen[table.name] = frozen
         return frozen
 
@@ -55,17 +57,17 @@ def active():
 
 
 @contextlib.contextmanager
-def exporting(source, options=None):
-    """Builds an export of `source`'s values (tables frozen) in this thread."""
+def exporting(source, export_dir, options=None):
+    """Builds an export of `source`'s values (tables frozen) into export_dir
+    (the directory a SavedModel builder writes) in this thread."""
     if active() is not None:
         raise RuntimeError("an mx_rec export is already being built in this thread")
-    context = ExportContext(source, options or ExportOptions())
+    context = ExportContext(source, options or ExportOptions(), os.path.join(export_dir, "assets"))
     _active.context = context
     try:
         yield context
     finally:
         _active.context = None
-        shutil.rmtree(context.staging_dir, ignore_errors=True)
 
 
 def lookup(table, ids):
@@ -83,14 +85,18 @@ def estimator_options(options):
         _active.estimator_options = None
 
 
-def exporting_for_estimator(checkpoint_path):
+def exporting_for_estimator(checkpoint_path, export_dir):
     """exporting() for one Estimator export (see mx_rec.util.tf_internals)."""
-    return exporting(CheckpointSource(checkpoint_path),
+    return exporting(CheckpointSource(checkpoint_path), export_dir,
                      getattr(_active, "estimator_options", None))
 
 
+_TRAINING_OP = re.compile(r"(Resource)?(Sparse)?Apply[A-Z]")
+
+
 def check_graph(graph):
-    """Refuses to write a SavedModel of a graph holding mx_rec training ops."""
+    """Refuses to write a SavedModel of a graph holding mx_rec table ops, and
+    an mx_rec export whose graph trains (each request would change it)."""
     kinds = sorted({op.type for op in graph.get_operations() if op.type.startswith("Asc")})
     if kinds:
         raise ValueError(
@@ -98,6 +104,14 @@ def check_graph(graph):
             "not load without mx_rec, nor serve the trained rows. Export with "
             "mx_rec.export.export_saved_model(...) or Estimator.export_saved_model(...), which "
             "build a serving graph with every table frozen into standard TensorFlow ops")
+    if active() is not None:
+        training = sorted(op.name for op in graph.get_operations()
+                          if _TRAINING_OP.match(op.type))
+        if training:
+            raise ValueError(
+                f"the serving graph updates variables ({training[0]} ...): the model function "
+                "of an export must build the inference graph only (no optimizer); every "
+                "request would otherwise train the served model")
 
 
 tf_internals.install_export_hooks(exporting_for_estimator, check_graph)

@@ -6,11 +6,14 @@ model's checkpoints: exporting from a session saves nothing (an incremental
 checkpoint chain and its change tracking stay as they were).
 """
 
+import re
+
 import numpy as np
 import tensorflow as tf
 
 from mx_rec.checkpoint import manifest as mf
 from mx_rec.libasc import _libasc
+from mx_rec.util.initialize import tables_in_graph
 
 # Keys read per session run when exporting a live table.
 _READ_BATCH = 1 << 20
@@ -32,21 +35,30 @@ class CheckpointSource:
                              "checkpoint of the model that trained it")
         directory = mf.table_dir(self.prefix, entry)
         try:
-            return _libasc.read_table_checkpoint(directory, table.key_dtype.name, table.dim)
-        except ValueError as e:
-            raise ValueError(f"table '{table.name}': {e}") from None
-        except RuntimeError as e:
-            raise RuntimeError(f"table '{table.name}' in checkpoint '{self.prefix}': {e}") \
-                from None
+            return _libasc.read_table_checkpoint(directory, table.name, table.key_dtype.name,
+                                                 table.dim)
+        except RuntimeError:
+            self._check_still_there()
+            raise
 
     def restore(self, sess, variables):
         saver = tf.compat.v1.train.Saver(variables, sharded=True)
         try:
             saver.restore(sess, self.prefix)
         except tf.errors.NotFoundError as e:
-            raise ValueError(f"checkpoint '{self.prefix}' lacks a variable of the serving graph "
-                             "(model_fn must build the trained model's variables): "
-                             f"{e.message.splitlines()[0]}") from None
+            self._check_still_there()
+            missing = re.search(r"Key (\S+) not found in checkpoint", e.message)
+            raise ValueError(
+                f"checkpoint '{self.prefix}' has no variable "
+                f"{missing.group(1) if missing else '(see below)'} of the serving graph: "
+                "model_fn must build the trained model's variables under the same names "
+                f"(auto-named layers too)\n{e.message}") from None
+
+    def _check_still_there(self):
+        if not tf.io.gfile.exists(self.prefix + ".index"):
+            raise ValueError(f"checkpoint '{self.prefix}' was removed while exporting (e.g. "
+                             "pruned by a training job's keep_checkpoint_max): export a "
+                             "checkpoint that is kept, or retry with the newest")
 
 
 class SessionSource:
@@ -59,6 +71,7 @@ class SessionSource:
         self.sess = sess
 
     def rows(self, table):
+        table = self._trained(table)
         keys = table.export_slots(self.sess)[0].astype(np.int64)
         embedding = np.empty([len(keys), table.dim], np.float32)
         key_type = table.key_dtype.as_numpy_dtype
@@ -67,6 +80,20 @@ class SessionSource:
             embedding[start:start + len(chunk)] = table.read_rows(chunk.astype(key_type),
                                                                   self.sess)
         return keys, embedding
+
+    def _trained(self, table):
+        """The table of the session's graph with `table`'s name (a model_fn may
+        create its own tables, as in an Estimator)."""
+        trained = tables_in_graph(self.sess.graph).get(table.name)
+        if trained is None:
+            raise ValueError(f"the session's graph holds no table '{table.name}': export from "
+                             "the session that trained it")
+        if (trained.dim, trained.key_dtype) != (table.dim, table.key_dtype):
+            raise ValueError(
+                f"table '{table.name}': the serving graph's table has dim {table.dim} and keys "
+                f"{table.key_dtype.name}, the session's dim {trained.dim} and keys "
+                f"{trained.key_dtype.name}")
+        return trained
 
     def restore(self, sess, variables):
         trained = {v.op.name: v for v in

@@ -9,6 +9,8 @@ and importing mx_rec on an untested TensorFlow fails here, clearly, instead of
 deep inside a graph rewrite.
 """
 
+import os
+
 import tensorflow as tf
 from tensorflow.python.data.ops import dataset_ops
 from tensorflow.python.checkpoint import checkpoint_management
@@ -216,10 +218,12 @@ def install_checkpoint_state_hook(choose):
 def install_export_hooks(exporting_for_estimator, check_graph):
     """Makes TF's SavedModel writers cooperate with mx_rec tables.
 
-    exporting_for_estimator(checkpoint_path): a context manager entered around
-      each graph an Estimator builds for an export (export_saved_model,
-      exporters): Estimator._add_meta_graph_for_mode (TF 2.15 estimator) builds
-      the serving graph, restores it from checkpoint_path and writes it.
+    exporting_for_estimator(checkpoint_path, export_dir): a context manager
+      entered around each graph an Estimator builds for an export
+      (export_saved_model, exporters): Estimator._add_meta_graph_for_mode (TF
+      2.15 estimator) builds the serving graph, restores it from
+      checkpoint_path and writes it with `builder` into its (temporary)
+      export_dir.
     check_graph(graph): called by every SavedModelBuilder (simple_save,
       Estimator, mx_rec.export) before it writes a graph; raises to refuse
       one that would not serve (mx_rec training ops)."""
@@ -231,7 +235,8 @@ def install_export_hooks(exporting_for_estimator, check_graph):
 
     def add_meta_graph_for_mode_in_context(self, builder, input_receiver_fn_map,
                                            checkpoint_path, *args, **kwargs):
-        with exporting_for_estimator(checkpoint_path):
+        export_dir = os.fsdecode(builder._export_dir)  # pylint: disable=protected-access
+        with exporting_for_estimator(checkpoint_path, export_dir):
             return add_meta_graph_for_mode(self, builder, input_receiver_fn_map,
                                            checkpoint_path, *args, **kwargs)
 

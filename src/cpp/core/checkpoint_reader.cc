@@ -75,10 +75,10 @@ constexpr int64_t kInitialRows = 1 << 16;
 
 }  // namespace
 
-Status ReadTableCheckpoint(const std::string& dir, KeyType key_dtype, int64_t dim,
-                           CheckpointRows* out) {
+Status ReadTableCheckpoint(const std::string& dir, const std::string& name, KeyType key_dtype,
+                           int64_t dim, CheckpointRows* out) {
   TableOptions options;
-  options.name = "checkpoint_reader";
+  options.name = name;
   options.key_dtype = key_dtype;
   options.dim = dim;
   options.device_vocabulary_size = kInitialRows;

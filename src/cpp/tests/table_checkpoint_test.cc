@@ -1099,7 +1099,7 @@ TEST_P(TableCheckpointModes, ReaderGivesEveryKeyWithItsEmbedding) {
   Held src = Trained(GetParam(), &ref, /*admission=*/true);
   const std::string dir = Save(src, "read");
   CheckpointRows rows;
-  const Status s = ReadTableCheckpoint(dir, KeyType::kInt64, kDim, &rows);
+  const Status s = ReadTableCheckpoint(dir, "t", KeyType::kInt64, kDim, &rows);
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(rows.dim, kDim);
   ASSERT_EQ(rows.keys.size(), ref.size());
@@ -1119,17 +1119,17 @@ TEST_F(TableCheckpointTest, ReaderChecksSchemaAndFiles) {
   Held src = Trained(Mode::kHbm, &ref);
   const std::string dir = Save(src, "read");
   CheckpointRows rows;
-  EXPECT_EQ(ReadTableCheckpoint(dir, KeyType::kInt64, kDim + 1, &rows).code(),
+  EXPECT_EQ(ReadTableCheckpoint(dir, "t", KeyType::kInt64, kDim + 1, &rows).code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(ReadTableCheckpoint(dir, KeyType::kInt32, kDim, &rows).code(),
+  EXPECT_EQ(ReadTableCheckpoint(dir, "t", KeyType::kInt32, kDim, &rows).code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(ReadTableCheckpoint(Path("absent"), KeyType::kInt64, kDim, &rows).code(),
+  EXPECT_EQ(ReadTableCheckpoint(Path("absent"), "t", KeyType::kInt64, kDim, &rows).code(),
             StatusCode::kNotFound);
   const std::string damaged = Copy(dir, "damaged");
   std::string block = ReadFile(damaged + "/block-0.bin");
   block[3] ^= 0x5a;
   std::ofstream(damaged + "/block-0.bin", std::ios::binary | std::ios::trunc) << block;
-  EXPECT_EQ(ReadTableCheckpoint(damaged, KeyType::kInt64, kDim, &rows).code(),
+  EXPECT_EQ(ReadTableCheckpoint(damaged, "t", KeyType::kInt64, kDim, &rows).code(),
             StatusCode::kDataLoss);
 }
 

@@ -22,11 +22,12 @@ struct CheckpointRows {
   int64_t dim = 0;
 };
 
-// Reads checkpoint `dir` (a full checkpoint, or a delta with its chain) of a
-// table with key dtype `key_dtype` and embedding width `dim`. Errors as
-// LoadTableCheckpoint: NotFound for a missing directory or file, DataLoss
-// for a damaged one, InvalidArgument when the key dtype or dim differ.
-Status ReadTableCheckpoint(const std::string& dir, KeyType key_dtype, int64_t dim,
-                           CheckpointRows* out);
+// Reads checkpoint `dir` (a full checkpoint, or a delta with its chain) of
+// table `name` (used in messages) with key dtype `key_dtype` and embedding
+// width `dim`. Errors as LoadTableCheckpoint: NotFound for a missing
+// directory or file, DataLoss for a damaged one, InvalidArgument when the
+// key dtype or dim differ.
+Status ReadTableCheckpoint(const std::string& dir, const std::string& name, KeyType key_dtype,
+                           int64_t dim, CheckpointRows* out);
 
 }  // namespace asc
