@@ -18,26 +18,38 @@ from mx_rec.export.exporter_config import resolve
 
 
 def make_hooks(estimator, config=None, **config_kwargs):
-    """[] without enable_early_stop, else [a hook] for TrainSpec(hooks=...)
-    that ends training right after the evaluation at which the stop rule of
-    `config` (an ExporterConfig, or its fields as keywords) returns True.
-
-    The hook polls the eval directory after every step and calls the rule
-    once per new evaluation. It is TF's early-stopping hook, so a non-chief
-    worker stops when the chief does.
-    """
+    """[] without enable_early_stop, else [an EarlyStopHook] for
+    TrainSpec(hooks=...) reading the evaluations of `estimator` with the stop
+    rule of `config` (an ExporterConfig, or its fields as keywords)."""
     config = resolve(config, **config_kwargs)
     should_stop = stop_rule(config)
     if should_stop is None:
         return []
-    watcher = eval_history.Watcher(estimator.eval_dir(config.eval_name))
+    return [EarlyStopHook(estimator.eval_dir(config.eval_name), should_stop)]
 
-    def new_evaluation_says_stop():
-        eval_results = watcher.poll()
-        return eval_results is not None and should_stop(eval_results)
 
-    return [tf.estimator.experimental.make_early_stopping_hook(
-        estimator, new_evaluation_says_stop, run_every_secs=None, run_every_steps=1)]
+class EarlyStopHook(tf.compat.v1.train.SessionRunHook):
+    """Ends training after the step at which should_stop(eval_results) first
+    returns True; it is called once per new evaluation found in eval_dir.
+
+    In train_and_evaluate an evaluation runs inside the step that saves its
+    checkpoint, before the hooks of TrainSpec, so training ends at exactly
+    the evaluated step. The hook checks the eval directory after every step
+    (a glob and a stat per event file), on every worker, so each worker
+    stops by itself (TF's early-stopping hooks check on a timer against a
+    global step read racing the step's own increment, and can miss a step).
+    """
+
+    def __init__(self, eval_dir, should_stop):
+        self._watcher = eval_history.Watcher(eval_dir)
+        self._should_stop = should_stop
+
+    def after_run(self, run_context, run_values):
+        eval_results = self._watcher.poll()
+        if eval_results is not None and self._should_stop(eval_results):
+            tf.compat.v1.logging.info("early stop after the evaluation at step %d",
+                                      next(reversed(eval_results)))
+            run_context.request_stop()
 
 
 def stop_rule(config):
@@ -80,7 +92,8 @@ def load_function(path):
     """The function at dotted path 'package.module.function' (early_stop_func)."""
     module_name, _, name = path.rpartition(".")
     if not module_name or not name:
-        raise ValueError(f"early_stop_func must be a dotted path 'package.module.function', got {path!r}")
+        raise ValueError("early_stop_func must be a dotted path 'package.module.function', "
+                         f"got {path!r}")
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:

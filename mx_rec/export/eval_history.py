@@ -39,21 +39,27 @@ def read(eval_dir):
 
 
 class Watcher:
-    """Reads eval_dir again only when its event files changed: cheap enough
-    to poll after every training step."""
+    """Hands out the evaluations of eval_dir whenever they change, reading
+    the event files only when they changed: cheap enough to poll after
+    every training step."""
 
     def __init__(self, eval_dir):
         self._eval_dir = eval_dir
-        self._seen = None
+        self._files = None
+        self._results = collections.OrderedDict()
 
     def poll(self):
-        """read(eval_dir) if its event files changed since the last poll
-        (the first poll always reads), else None."""
-        state = [(path, tf.io.gfile.stat(path).length) for path in event_files(self._eval_dir)]
-        if state == self._seen:
+        """read(eval_dir) if it differs from what the last poll returned
+        (from nothing, on the first), else None."""
+        files = [(path, tf.io.gfile.stat(path).length) for path in event_files(self._eval_dir)]
+        if files == self._files:
             return None
-        self._seen = state
-        return read(self._eval_dir)
+        self._files = files
+        results = read(self._eval_dir)
+        if results == self._results:
+            return None
+        self._results = results
+        return results
 
 
 def metric_value(metrics, name):

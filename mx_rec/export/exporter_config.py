@@ -38,10 +38,12 @@ class ExporterConfig:
       metric_bigger, no decrease otherwise). >= 1, default 10000. Not used
       with early_stop_func.
     early_stop_func: "" (default): the built-in rule; otherwise a function or
-      its dotted path "package.module.function", called once per new
+      its dotted path "package.module.function", called after each new
       evaluation as fn(eval_results, early_stop_params), where eval_results
       is {global step: {metric: value}} of every evaluation so far, in step
-      order; it returns True to stop training.
+      order; it returns True to stop training. It is called by the training
+      hook once per evaluation, and with exporter_type "final" by the
+      exporter too, so it should depend on its arguments only.
     early_stop_params: passed unchanged as early_stop_func's second argument
       (default None).
     eval_name: the EvalSpec.name whose evaluations are read (default None:
@@ -60,8 +62,8 @@ class ExporterConfig:
 
     def __post_init__(self):
         if self.exporter_type not in EXPORTER_TYPES:
-            raise ValueError(f"exporter_type must be one of {', '.join(map(repr, EXPORTER_TYPES))}, "
-                             f"got {self.exporter_type!r}")
+            allowed = ", ".join(map(repr, EXPORTER_TYPES))
+            raise ValueError(f"exporter_type must be one of {allowed}, got {self.exporter_type!r}")
         if not isinstance(self.best_exporter_metric, str) or not self.best_exporter_metric:
             raise ValueError("best_exporter_metric must be the name of an eval metric, got "
                              f"{self.best_exporter_metric!r}")

@@ -84,8 +84,8 @@ class BestExporter(tf.estimator.Exporter):
     def export(self, estimator, export_path, checkpoint_path, eval_result, is_the_final_export):
         value = eval_history.metric_value(eval_result, self._metric)
         step = eval_result[eval_history.GLOBAL_STEP]
-        others = [(metrics[self._metric], other)
-                  for other, metrics in eval_history.read(estimator.eval_dir(self._eval_name)).items()
+        evaluations = eval_history.read(estimator.eval_dir(self._eval_name))
+        others = [(metrics[self._metric], other) for other, metrics in evaluations.items()
                   if other != step and self._metric in metrics]
         for best, best_step in others:
             if not eval_history.improves(value, best, self._metric_bigger):
