@@ -90,8 +90,9 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import (emit_result, git_rev, loadavg, run_worker,  # noqa: E402  pylint: disable=wrong-import-position
-                        spawn_worker, stderr_tail)
+from bench_util import (Phase, distinct_keys, emit_result, files_under, fs_of, git_rev,  # noqa: E402  pylint: disable=wrong-import-position
+                        lib_sums, loadavg, mem_available, rss_peak, run_worker, spawn_worker,
+                        stderr_tail)
 ALL_MODES = ["hbm", "ddr"]
 LABELS = {"hbm": "HBM", "ddr": "DDR (device 10%)"}
 MB = 1e6            # MB/s here are 10^6 bytes per second (dd's own unit)
@@ -104,45 +105,6 @@ SYNC_NOTE = ("Saves are synchronous: `Saver.save` returns once every file is wri
 # --------------------------------------------------------------------------
 # helpers (both sides)
 # --------------------------------------------------------------------------
-def _cpu(who=resource.RUSAGE_SELF):
-    r = resource.getrusage(who)
-    return r.ru_utime, r.ru_stime
-
-
-class Phase:
-    """Wall and CPU (user, system) seconds of a `with` block."""
-
-    def __init__(self, who=resource.RUSAGE_SELF):
-        self.who = who
-
-    def __enter__(self):
-        self._c = _cpu(self.who)
-        self._t = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall = time.perf_counter() - self._t
-        c = _cpu(self.who)
-        self.user = c[0] - self._c[0]
-        self.sys = c[1] - self._c[1]
-        self.cpu = self.user + self.sys
-
-    def as_dict(self):
-        # t0, t1: CLOCK_MONOTONIC, to cut a `perf record -k CLOCK_MONOTONIC` profile
-        # to the phase (perf report --time t0,t1).
-        return {"s": self.wall, "cpu": self.cpu, "user": self.user, "sys": self.sys,
-                "t0": self._t, "t1": self._t + self.wall}
-
-
-def _files_under(path):
-    out = []
-    if os.path.isfile(path):
-        return [path]
-    for root, _, files in os.walk(path):
-        out.extend(os.path.join(root, f) for f in files)
-    return out
-
-
 def evict(paths):
     """Drops the (clean) page-cache pages of these files."""
     for p in paths:
@@ -165,34 +127,9 @@ def resident_bytes(paths):
     return sum(int(x) for x in p.stdout.split())
 
 
-def _rss_peak():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _mem_available():
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 # --------------------------------------------------------------------------
 # worker side (one mode per process)
 # --------------------------------------------------------------------------
-def _keys(start, n):
-    """Distinct non-negative int64 keys scattered over int64 (splitmix64 of start..start+n)."""
-    z = np.arange(start + 1, start + n + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return (z & np.uint64(0x7FFFFFFFFFFFFFFF)).astype(np.int64)
-
-
 def _dd(work, mib, settle):
     """dd write (conv=fsync), direct read, buffered read after eviction, of mib MiB; in `work`."""
     f = os.path.join(work, "dd.bin")
@@ -295,7 +232,7 @@ def run_restore(args):
                          and np.array_equal(g.table.read_rows(expect["keys"], sess),
                                             expect["rows"]))
     sess.close()
-    out["rss_peak"] = _rss_peak()
+    out["rss_peak"] = rss_peak()
     return out
 
 
@@ -322,7 +259,7 @@ def _saved_files(prefix):
     base = os.path.basename(prefix) + "."
     files = [os.path.join(parent, f) for f in os.listdir(parent)
              if f.startswith(base) and os.path.isfile(os.path.join(parent, f))]
-    table_files = _files_under(prefix + ".mx_rec")
+    table_files = files_under(prefix + ".mx_rec")
     manifests = [f for f in table_files if os.path.basename(f) == "manifest.json"]
     assert len(manifests) == 1, manifests
     with open(manifests[0]) as f:
@@ -354,7 +291,7 @@ def run_delta(args, g, sess):
 
     save("full", 1)
     # n distinct existing keys, spread over the table (and both DDR tiers).
-    keys = _keys(0, rows)[np.sort(np.random.default_rng(1).choice(rows, n, replace=False))]
+    keys = distinct_keys(0, rows)[np.sort(np.random.default_rng(1).choice(rows, n, replace=False))]
     steps = 0
     with Phase() as p_train:
         for start in range(0, n, args.batch):
@@ -378,12 +315,12 @@ def run_mode(args):
     sess = tf.compat.v1.Session(config=g.cfg)
     sess.run(g.init_op)
     # Fill: batches of new unique keys.
-    sess.run(g.train, {ids: _keys(rows, 16)[:0]})  # Session first-run setup, no keys
+    sess.run(g.train, {ids: distinct_keys(rows, 16)[:0]})  # Session first-run setup, no keys
     gc.collect()
     step_s = []
     with Phase() as p_fill:
         for start in range(0, rows, args.batch):
-            k = _keys(start, min(args.batch, rows - start))
+            k = distinct_keys(start, min(args.batch, rows - start))
             t = time.perf_counter()
             sess.run(g.train, {ids: k})
             step_s.append(time.perf_counter() - t)
@@ -395,7 +332,7 @@ def run_mode(args):
     res["device_keys"], res["host_keys"] = before["device_keys"], before["host_keys"]
     assert res["size"] == rows, (res["size"], rows)
     # What the restore processes check.
-    sample = _keys(0, rows)[np.random.default_rng(0).choice(rows, 2000, replace=False)]
+    sample = distinct_keys(0, rows)[np.random.default_rng(0).choice(rows, 2000, replace=False)]
     args.expect = os.path.join(args.ckpt_dir, "expect.npz")
     np.savez(args.expect, keys=sample, rows=table.read_rows(sample, sess),
              device_keys=before["device_keys"], host_keys=before["host_keys"])
@@ -415,8 +352,8 @@ def run_mode(args):
         with Phase() as p_save:
             path = saver.save(sess, os.path.join(ckpt, "model.ckpt"))
         rep["save"] = p_save.as_dict()
-        files = _files_under(ckpt)
-        table_files = _files_under(path + ".mx_rec")
+        files = files_under(ckpt)
+        table_files = files_under(path + ".mx_rec")
         rep["bytes"] = sum(os.path.getsize(f) for f in files)
         rep["table_bytes"] = sum(os.path.getsize(f) for f in table_files)
         rep["files"] = {os.path.basename(f): os.path.getsize(f) for f in table_files}
@@ -436,7 +373,7 @@ def run_mode(args):
     if args.delta_frac > 0:
         res["delta"] = run_delta(args, g, sess)
     sess.close()
-    res["rss_peak"] = _rss_peak()
+    res["rss_peak"] = rss_peak()
     return res
 
 
@@ -466,27 +403,6 @@ def _spawn(args, mode, ckpt_dir):
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return spawn_worker(cmd, mode, env=env, tail=20)
-
-
-def _lib_sums():
-    import hashlib  # pylint: disable=import-outside-toplevel
-    out = []
-    for name in ("libasc.so", "libasc_tf_ops.so"):
-        p = os.path.join(REPO, "mx_rec", "libasc", name)
-        if os.path.exists(p):
-            with open(p, "rb") as f:
-                out.append("%s %s" % (name, hashlib.sha1(f.read()).hexdigest()[:12]))
-    return ", ".join(out)
-
-
-def _fs_of(path):
-    p = subprocess.run(["df", "--output=source,fstype,avail", "-B1", path], capture_output=True,
-                       text=True, check=False)
-    lines = p.stdout.strip().splitlines()
-    if len(lines) < 2:
-        return "?", "?", 0
-    src, fstype, avail = lines[-1].split()
-    return src, fstype, int(avail)
 
 
 def _mbps(nbytes, seconds):
@@ -549,12 +465,12 @@ def main():
     # rows) and again in the restoring one, the export order (24 B/key) and
     # batches, TF's own (~1 GB).
     need = int(2.3 * args.rows * 4 * width) + (1 << 30)
-    avail = _mem_available()
+    avail = mem_available()
     work = tempfile.mkdtemp(prefix="checkpoint_bench_", dir=args.dir)
-    src, fstype, disk_free = _fs_of(work)
+    src, fstype, disk_free = fs_of(work)
     load0 = loadavg()
     date = subprocess.run(["date"], capture_output=True, text=True, check=False).stdout.strip()
-    print("# mx_rec tree %s, git %s; %s; %s" % (REPO, git_rev(REPO), _lib_sums(), date))
+    print("# mx_rec tree %s, git %s; %s; %s" % (REPO, git_rev(REPO), lib_sums(REPO), date))
     print("# checkpoint_bench: 1 table, %s rows x dim %d + lazy Adam m, v (%d floats per row), "
           "fill batch %s new keys; ~%.0f MB of checkpoint per save; %d settled round(s)%s per "
           "mode, settle %.0fs; work dir %s on %s (%s, %.0f GB free); MemAvailable %.1f GB "
