@@ -33,10 +33,10 @@ class FrozenTable:
         """keys [n] and embedding [n, dim]: every row the table holds."""
         self.rows = len(keys)
         dtype = np.float16 if fp16 else np.float32
-        if fp16 and self.rows and np.abs(embedding).max() > np.finfo(np.float16).max:
+        largest = max(embedding.max(), -embedding.min()) if fp16 and self.rows else 0.0
+        if largest > np.finfo(np.float16).max:
             raise ValueError(f"fp16: table '{table.name}' holds values beyond float16's range "
-                             f"(max |value| {np.abs(embedding).max():g} > 65504); export it "
-                             "with fp16=False")
+                             f"(max |value| {largest:g} > 65504); export it with fp16=False")
         stem = os.path.join(staging_dir, _file_stem(table.name))
         keys_path, rows_path = stem + ".keys", stem + ".rows"
         if os.path.exists(keys_path):

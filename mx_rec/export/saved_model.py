@@ -161,17 +161,35 @@ def _export(export_dir_base, model_fn, features, source, options):
 
 
 def _publish(export_dir, base):
-    """Renames export_dir to base/<seconds now>, or the next free number."""
+    """Makes export_dir durable, then renames it to base/<seconds now>, or the
+    next free number: a published export survives a crash whole."""
+    _fsync_tree(export_dir)
     stamp = int(time.time())
     while True:
         final = os.path.join(base, str(stamp))
         try:
             os.rename(export_dir, final)  # atomic; fails on another export's directory
+            _fsync(base)
             return final
         except OSError as e:
             if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                 raise
             stamp += 1
+
+
+def _fsync_tree(root):
+    for directory, _, files in os.walk(root):
+        for name in files:
+            _fsync(os.path.join(directory, name))
+        _fsync(directory)
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _check_outputs(outputs):

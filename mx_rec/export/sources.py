@@ -36,7 +36,7 @@ class CheckpointSource:
         directory = mf.table_dir(self.prefix, entry)
         try:
             return _libasc.read_table_checkpoint(directory, table.name, table.key_dtype.name,
-                                                 table.dim)
+                                                 table.dim, _expected_rows(directory))
         except RuntimeError:
             self._check_still_there()
             raise
@@ -59,6 +59,17 @@ class CheckpointSource:
             raise ValueError(f"checkpoint '{self.prefix}' was removed while exporting (e.g. "
                              "pruned by a training job's keep_checkpoint_max): export a "
                              "checkpoint that is kept, or retry with the newest")
+
+
+def _expected_rows(directory):
+    """Rows of a table checkpoint and the chain it builds on (an upper bound
+    for a delta), 0 when a manifest is unreadable (the reader then reports it)."""
+    try:
+        manifest = mf.read_manifest(directory)
+        chain = [mf.read_manifest(d) for d in mf.chain_dirs(directory, manifest)]
+    except ValueError:
+        return 0
+    return sum(m["rows"] for m in chain + [manifest])
 
 
 class SessionSource:

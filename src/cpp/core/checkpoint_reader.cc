@@ -70,26 +70,30 @@ class MemoryRows : public DeviceRows {
   std::vector<float> data_;
 };
 
-// First device capacity of the private table; it doubles as rows arrive.
+// First device capacity of the private table without expected_rows; it
+// doubles as rows arrive.
 constexpr int64_t kInitialRows = 1 << 16;
 
 }  // namespace
 
-Status ReadTableCheckpoint(const std::string& dir, const std::string& name, KeyType key_dtype,
-                           int64_t dim, CheckpointRows* out) {
+Status ReadTableCheckpoint(const std::string& dir, const CheckpointReadOptions& read,
+                           CheckpointRows* out) {
+  const int64_t dim = read.dim;
+  const int64_t initial =
+      std::min(std::max(read.expected_rows, kInitialRows), TableOptions::kMaxCapacity);
   TableOptions options;
-  options.name = name;
-  options.key_dtype = key_dtype;
+  options.name = read.name;
+  options.key_dtype = read.key_dtype;
   options.dim = dim;
-  options.device_vocabulary_size = kInitialRows;
+  options.device_vocabulary_size = initial;
   options.dynamic_expansion = true;
   ASC_RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<Table> table;
   ASC_RETURN_IF_ERROR(Table::Create(options, &table));
   MemoryRows rows(dim);
-  ASC_RETURN_IF_ERROR(rows.Grow(kInitialRows));
+  ASC_RETURN_IF_ERROR(rows.Grow(initial));
   CheckpointSchema schema;
-  schema.key_dtype = key_dtype;
+  schema.key_dtype = read.key_dtype;
   schema.dim = dim;
   schema.blocks.push_back({"embedding", dim});
   CheckpointSummary summary;

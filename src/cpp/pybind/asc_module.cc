@@ -52,13 +52,17 @@ py::array_t<T> OwningArray(std::vector<T>&& values, std::vector<py::ssize_t> sha
 }
 
 py::tuple ReadCheckpoint(const std::string& dir, const std::string& name,
-                         const std::string& key_dtype, int64_t dim) {
-  const asc::KeyType type = ParseKeyType(key_dtype);
+                         const std::string& key_dtype, int64_t dim, int64_t expected_rows) {
+  asc::CheckpointReadOptions options;
+  options.name = name;
+  options.key_dtype = ParseKeyType(key_dtype);
+  options.dim = dim;
+  options.expected_rows = expected_rows;
   asc::CheckpointRows rows;
   asc::Status status;
   {
     py::gil_scoped_release release;
-    status = asc::ReadTableCheckpoint(dir, name, type, dim, &rows);
+    status = asc::ReadTableCheckpoint(dir, options, &rows);
   }
   ThrowIfError(status);
   const auto n = static_cast<py::ssize_t>(rows.keys.size());
@@ -152,9 +156,9 @@ PYBIND11_MODULE(_libasc, m) {
 
   m.def("dedup", &Dedup, py::arg("keys"), "(unique, counts, restore) of a batch of int64 keys.");
   m.def("read_table_checkpoint", &ReadCheckpoint, py::arg("directory"), py::arg("name"),
-        py::arg("key_dtype"), py::arg("dim"),
+        py::arg("key_dtype"), py::arg("dim"), py::arg("expected_rows") = 0,
         "(keys int64 [n], embedding float32 [n, dim]) of table `name`'s checkpoint directory\n"
-        "(a delta with its chain), hottest first. ValueError when key_dtype or dim differ from the\n"
+        "(a delta with its chain), hottest first; expected_rows: room made up front. ValueError when key_dtype or dim differ from the\n"
         "checkpoint's; RuntimeError naming the file when one is missing or damaged.");
   m.def(
       "live_tables",

@@ -1099,7 +1099,11 @@ TEST_P(TableCheckpointModes, ReaderGivesEveryKeyWithItsEmbedding) {
   Held src = Trained(GetParam(), &ref, /*admission=*/true);
   const std::string dir = Save(src, "read");
   CheckpointRows rows;
-  const Status s = ReadTableCheckpoint(dir, "t", KeyType::kInt64, kDim, &rows);
+  CheckpointReadOptions read;
+  read.name = "t";
+  read.dim = kDim;
+  read.expected_rows = static_cast<int64_t>(ref.size());
+  const Status s = ReadTableCheckpoint(dir, read, &rows);
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(rows.dim, kDim);
   ASSERT_EQ(rows.keys.size(), ref.size());
@@ -1119,18 +1123,20 @@ TEST_F(TableCheckpointTest, ReaderChecksSchemaAndFiles) {
   Held src = Trained(Mode::kHbm, &ref);
   const std::string dir = Save(src, "read");
   CheckpointRows rows;
-  EXPECT_EQ(ReadTableCheckpoint(dir, "t", KeyType::kInt64, kDim + 1, &rows).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(ReadTableCheckpoint(dir, "t", KeyType::kInt32, kDim, &rows).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(ReadTableCheckpoint(Path("absent"), "t", KeyType::kInt64, kDim, &rows).code(),
-            StatusCode::kNotFound);
+  CheckpointReadOptions read;
+  read.name = "t";
+  read.dim = kDim + 1;
+  EXPECT_EQ(ReadTableCheckpoint(dir, read, &rows).code(), StatusCode::kInvalidArgument);
+  read.dim = kDim;
+  read.key_dtype = KeyType::kInt32;
+  EXPECT_EQ(ReadTableCheckpoint(dir, read, &rows).code(), StatusCode::kInvalidArgument);
+  read.key_dtype = KeyType::kInt64;
+  EXPECT_EQ(ReadTableCheckpoint(Path("absent"), read, &rows).code(), StatusCode::kNotFound);
   const std::string damaged = Copy(dir, "damaged");
   std::string block = ReadFile(damaged + "/block-0.bin");
   block[3] ^= 0x5a;
   std::ofstream(damaged + "/block-0.bin", std::ios::binary | std::ios::trunc) << block;
-  EXPECT_EQ(ReadTableCheckpoint(damaged, "t", KeyType::kInt64, kDim, &rows).code(),
-            StatusCode::kDataLoss);
+  EXPECT_EQ(ReadTableCheckpoint(damaged, read, &rows).code(), StatusCode::kDataLoss);
 }
 
 }  // namespace

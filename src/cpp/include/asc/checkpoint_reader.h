@@ -22,12 +22,22 @@ struct CheckpointRows {
   int64_t dim = 0;
 };
 
-// Reads checkpoint `dir` (a full checkpoint, or a delta with its chain) of
-// table `name` (used in messages) with key dtype `key_dtype` and embedding
-// width `dim`. Errors as LoadTableCheckpoint: NotFound for a missing
-// directory or file, DataLoss for a damaged one, InvalidArgument when the
-// key dtype or dim differ.
-Status ReadTableCheckpoint(const std::string& dir, const std::string& name, KeyType key_dtype,
-                           int64_t dim, CheckpointRows* out);
+// What to read and how much room to make for it.
+struct CheckpointReadOptions {
+  std::string name;                     // the table's name (used in messages)
+  KeyType key_dtype = KeyType::kInt64;  // must match the checkpoint's
+  int64_t dim = 0;                      // must match the checkpoint's
+  // Rows to make room for up front (e.g. the manifests' row counts): the
+  // private table then never rehashes or moves its rows while loading.
+  // 0: start small and grow as needed.
+  int64_t expected_rows = 0;
+};
+
+// Reads checkpoint `dir` (a full checkpoint, or a delta with its chain).
+// Errors as LoadTableCheckpoint: NotFound for a missing directory or file,
+// DataLoss for a damaged one, InvalidArgument when the key dtype or dim
+// differ.
+Status ReadTableCheckpoint(const std::string& dir, const CheckpointReadOptions& options,
+                           CheckpointRows* out);
 
 }  // namespace asc
