@@ -17,3 +17,5 @@ echo "== unique-key find-or-insert through TF ops (mx_rec: a training lookup, As
 TF_CPP_MIN_LOG_LEVEL=2 python3 bench/lookup_bench.py "$@"
 echo "== sparse checkpoints: Saver save / restore of a 10M-row table (lazy Adam; HBM, DDR) vs dd on the same disk =="
 TF_CPP_MIN_LOG_LEVEL=2 nice python3 bench/checkpoint_bench.py
+echo "== export for serving: a 10M-row table frozen into a stock-TF SavedModel (float32, fp16) vs a dense variable's and TFRA's SavedModel, and dd =="
+TF_CPP_MIN_LOG_LEVEL=2 nice python3 bench/export_bench.py
