@@ -1,8 +1,11 @@
-"""Builds libasc, its pybind11 module and the TF op library with CMake.
+"""Builds libasc, its pybind11 module and the TF op library with CMake, and
+compiles the pipeline config's .proto files.
 
 `pip install --no-build-isolation -e .` (what scripts/setup.sh runs) places the
-three shared objects in mx_rec/libasc/, next to the Python code that loads them.
-The build needs the installed tensorflow, so build isolation must stay off.
+three shared objects in mx_rec/libasc/, next to the Python code that loads them,
+and the generated *_pb2.py modules in mx_rec/config/protos/ (not committed).
+The build needs the installed tensorflow and grpcio-tools, so build isolation
+must stay off.
 """
 
 import os
@@ -12,8 +15,14 @@ import sys
 
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def compile_protos():
+    """Generates mx_rec/config/protos/*_pb2.py beside the .proto files."""
+    subprocess.check_call([sys.executable, os.path.join(ROOT, "scripts", "compile_protos.py")])
 
 
 class CMakeExtension(Extension):
@@ -22,6 +31,11 @@ class CMakeExtension(Extension):
 
 
 class CMakeBuild(build_ext):
+    def run(self):
+        # `pip install -e .` (setup.py develop) runs build_ext but not build_py.
+        compile_protos()
+        super().run()
+
     def build_extension(self, ext):
         build_dir = os.path.join(ROOT, "build")
         # The artefacts always land beside the package sources (editable
@@ -38,15 +52,24 @@ class CMakeBuild(build_ext):
                 if name.endswith(".so"):
                     shutil.copy2(os.path.join(pkg_dir, name), out_dir)
 
+
+class BuildPy(build_py):
+    """Compiles the protos before the Python sources are collected (wheels)."""
+
+    def run(self):
+        compile_protos()
+        super().run()
+
+
 setup(
     name="mx_rec",
     version="0.1.0",
     description="Embedding tables with unbounded vocabularies for TensorFlow 2.15",
     packages=find_packages(include=["mx_rec", "mx_rec.*"]),
     ext_modules=[CMakeExtension("mx_rec.libasc._libasc")],
-    cmdclass={"build_ext": CMakeBuild},
+    cmdclass={"build_ext": CMakeBuild, "build_py": BuildPy},
     python_requires=">=3.9",
-    install_requires=["tensorflow-cpu==2.15.1", "numpy<2"],
+    install_requires=["tensorflow-cpu==2.15.1", "numpy<2", "protobuf>=4.21.6,<5"],
     # python -m mx_rec.tools.build_index (faiss indexes of item vectors).
     extras_require={"index": ["faiss-cpu==1.15.1"]},
     zip_safe=False,

@@ -21,12 +21,14 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 # Python packages. TF 2.15.1 is the last release with tf.estimator and Keras 2;
-# it needs numpy < 2. faiss-cpu (mx_rec.tools.build_index) 1.15.1 works with
-# numpy 1.26.
+# it needs numpy < 2 and protobuf < 5. faiss-cpu (mx_rec.tools.build_index)
+# 1.15.1 works with numpy 1.26. grpcio-tools 1.62.3 is the last release whose
+# protoc (25.x, compiling the pipeline config's .proto files) matches
+# protobuf 4.25; later ones require protobuf 5.
 $PY -m pip install -q --disable-pip-version-check \
   "tensorflow-cpu==2.15.1" "numpy<2" "pybind11>=2.10" "pytest>=7" "cmake>=3.18" "setuptools>=61" wheel \
-  "faiss-cpu==1.15.1"
+  "faiss-cpu==1.15.1" "grpcio-tools==1.62.3"
 
-# Build libasc, _libasc and the op library into mx_rec/libasc/ and install the
-# package in editable mode.
+# Build libasc, _libasc and the op library into mx_rec/libasc/, generate
+# mx_rec/config/protos/*_pb2.py, and install the package in editable mode.
 $PY -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
