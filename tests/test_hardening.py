@@ -219,15 +219,6 @@ def test_eager_mode_is_refused_before_anything_happens():
     assert "disable_eager_execution" in out.stdout
 
 
-def test_sparse_and_ragged_ids_are_a_clear_error(mx):
-    table = small_table()
-    sparse = tf.SparseTensor([[0, 0]], tf.constant([3], tf.int64), [1, 2])
-    ragged = tf.ragged.constant([[1, 2], [3]], dtype=tf.int64)
-    for ids, kind in ((sparse, "SparseTensor"), (ragged, "RaggedTensor")):
-        with pytest.raises(TypeError, match=f"ids must be a dense int32/int64 tensor .* got a {kind}"):
-            sparse_lookup(table, ids)
-
-
 def test_a_table_has_a_shape_like_a_variable(mx):
     table = small_table(device_vocabulary_size=100)
     assert table.shape == tf.TensorShape([100, DIM]) == table.get_shape()

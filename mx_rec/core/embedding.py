@@ -7,7 +7,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from mx_rec.core import lookup
+from mx_rec.core import lookup, multi_hot
 from mx_rec.core.asc import admission, key_batch, pending
 from mx_rec.core.asc.feature_spec import FeatureSpec
 from mx_rec.core.asc.key_batch import dedup_keys, pad_to
@@ -222,8 +222,10 @@ def create_table(key_dtype, dim, name, emb_initializer=None, device_vocabulary_s
 
 
 def sparse_lookup(table, ids, send_count=None, is_train=True, name=None, modify_graph=False,
-                  batch=None, access_and_evict_config=None, dim=None):
-    """Looks ids up in `table`: the result has shape ids.shape + [dim].
+                  batch=None, access_and_evict_config=None, dim=None, combiner=None,
+                  weights=None):
+    """Looks ids up in `table`: the result has shape ids.shape + [dim], or
+    [batch, dim] for multi-hot ids (each sample's rows combined).
 
     Training lookups (is_train=True) insert unseen ids and initialise their
     rows; eval lookups read `default_value` for them and insert nothing. A table
@@ -240,9 +242,15 @@ def sparse_lookup(table, ids, send_count=None, is_train=True, name=None, modify_
                     (mx_rec.graph.modifier) moves the key work into the dataset
                     feeding batch["ids"].
 
+    Multi-hot ids (several per sample): a 2-D tf.SparseTensor or
+    tf.RaggedTensor, directly or as the FeatureSpec's batch entry; each
+    sample's rows are combined as tf.nn.safe_embedding_lookup_sparse does
+    (see core/multi_hot.py: ids < 0 are keys here, not dropped).
+
     Args:
       table: a SparseTable from create_table().
-      ids: integer tensor of any shape (int32 or int64), or a FeatureSpec.
+      ids: integer tensor of any shape (int32 or int64), a 2-D tf.SparseTensor
+        or tf.RaggedTensor of int32/int64 ids (multi-hot), or a FeatureSpec.
       send_count: static-shape mode (init(use_dynamic=False)) only: the number
         of unique ids one batch of this lookup may hold; unique ids are padded
         to it. Required there, ignored in dynamic mode.
@@ -261,22 +269,31 @@ def sparse_lookup(table, ids, send_count=None, is_train=True, name=None, modify_
          "faae_coefficient": int (optional)}; see core/asc/admission.py. With a
         FeatureSpec the thresholds come from the spec.
       dim: optional; must equal the table's dim (mxRec scripts pass it).
+      combiner: multi-hot ids only: "sum", "mean" or "sqrtn" (None: "mean",
+        as in TF); a sample without ids gives zeros.
+      weights: multi-hot ids only, optional: float weights of the ids, a
+        SparseTensor with the ids' indices or a RaggedTensor with their row
+        splits. With "mean" and "sqrtn", ids of weight <= 0 count as absent.
     """
     _check_graph_mode("sparse_lookup")
     config = get_config()
     if not isinstance(table, SparseTable):
         raise TypeError(f"table must be a SparseTable from create_table(), got {table!r}")
     table.check_usable()
+    scope = name or f"{table.name}_lookup"
     if serving.active() is not None:
         with tf.compat.v1.name_scope(name, default_name=f"{table.name}_lookup"):
-            return serving.lookup(table, _serving_ids(table, ids, batch))
+            ids = _serving_ids(table, ids, batch)
+            multi = multi_hot.parse(ids, combiner, weights, scope)
+            if multi is None:
+                return serving.lookup(table, _check_ids(ids))
+            return multi.combine(serving.lookup(table, multi.values))
     is_train = _check_is_train(is_train)
     if not isinstance(modify_graph, bool):
         raise TypeError(f"modify_graph must be a bool, got {modify_graph!r}")
     if dim is not None and dim != table.dim:
         raise ValueError(f"dim={dim!r} differs from table '{table.name}' dim={table.dim}")
     static_count = _static_count(config, table, send_count)
-    scope = name or f"{table.name}_lookup"
     if is_train is not False:
         where = tf_internals.control_flow_kind()
         if where is not None:
@@ -290,32 +307,54 @@ def sparse_lookup(table, ids, send_count=None, is_train=True, name=None, modify_
             keys, thresholds, coefficient = _feature_spec_keys(config, table, ids, batch,
                                                                modify_graph,
                                                                access_and_evict_config)
+            multi = multi_hot.parse(_feature_ids(ids, batch, combiner, weights), combiner,
+                                    weights, scope)
+            checks = [] if multi is None else [multi.check_keys(keys, scope)]
         else:
-            ids = _check_ids(ids)
+            multi = multi_hot.parse(ids, combiner, weights, scope)
+            ids = _check_ids(ids if multi is None else multi.values)
             thresholds, coefficient = admission.from_config(access_and_evict_config)
             if modify_graph:
                 keys = dedup_keys(ids)
                 pending.record(ids, keys, scope)
             else:
                 keys = dedup_keys(ids, static_count)
+            checks = []
         if static_count and keys.unique.shape[0] != static_count:
             keys = pad_to(keys, static_count)
         access = None if is_train is False else \
             _feature_access(table, thresholds, coefficient, batch)
-        return lookup.build(table, keys, static_count, is_train, access)
+        with tf.control_dependencies(checks):
+            rows = lookup.build(table, keys, static_count, is_train, access,
+                                trained=None if multi is None else multi.trained(keys))
+        return rows if multi is None else multi.combine(rows)
 
 
 def _serving_ids(table, ids, batch):
-    """The ids tensor of a lookup in an export's graph (a FeatureSpec reads its
-    index_key from the batch of serving features)."""
+    """The ids of a lookup in an export's graph, dense or multi-hot (a
+    FeatureSpec reads its index_key from the batch of serving features)."""
     if not isinstance(ids, FeatureSpec):
-        return _check_ids(ids)
+        return ids
     if not isinstance(batch, dict) or ids.index_key not in batch:
         raise ValueError(
             f"feature '{ids.name}' (table '{table.name}'): exporting, the lookup reads the raw "
             f"ids batch['{ids.index_key}'] of the serving features; got "
             f"{sorted(batch) if isinstance(batch, dict) else batch!r}")
-    return _check_ids(batch[ids.index_key])
+    return batch[ids.index_key]
+
+
+def _feature_ids(spec, batch, combiner, weights):
+    """The raw ids of a FeatureSpec lookup when they are multi-hot (the lookup
+    combines them), else None."""
+    ids = batch.get(spec.index_key)
+    if multi_hot.is_multi_hot(ids):
+        return ids
+    if combiner is not None or weights is not None:
+        raise ValueError(
+            f"feature '{spec.name}': combiner and weights need the batch's multi-hot ids "
+            f"batch['{spec.index_key}'] (a 2-D SparseTensor or RaggedTensor), got "
+            f"{multi_hot.kind(ids) if ids is not None else 'no such entry'}")
+    return None
 
 
 def _check_is_train(is_train):
@@ -348,14 +387,11 @@ def _static_count(config, table, send_count):
 
 
 def _check_ids(ids):
+    """Dense ids as an int32/int64 tensor."""
     if ids is None or isinstance(ids, dict):
-        raise TypeError("ids must be an int32/int64 tensor (any shape) or a FeatureSpec, got "
-                        f"{type(ids).__name__}: pass one feature, e.g. batch['user_ids']")
-    if isinstance(ids, (tf.SparseTensor, tf.compat.v1.SparseTensorValue, tf.RaggedTensor)):
-        raise TypeError(
-            f"ids must be a dense int32/int64 tensor (any shape) or a FeatureSpec, got a "
-            f"{type(ids).__name__}: make it dense first (tf.sparse.to_dense / .to_tensor() with a "
-            "padding id, pooling the padding out), or look up its .values and segment-pool them")
+        raise TypeError("ids must be an int32/int64 tensor (any shape), a 2-D SparseTensor / "
+                        f"RaggedTensor or a FeatureSpec, got {type(ids).__name__}: pass one "
+                        "feature, e.g. batch['user_ids']")
     ids = tf.convert_to_tensor(ids)
     if ids.dtype not in (tf.int32, tf.int64):
         raise TypeError(f"ids must be an int32 or int64 tensor or a FeatureSpec, "

@@ -28,11 +28,13 @@ from mx_rec.ops import asc_ops
 from mx_rec.util import graph_records
 
 
-def build(table, keys, static_count, is_train, access=None):
+def build(table, keys, static_count, is_train, access=None, trained=None):
     """Rows of a KeyBatch's keys, shaped like its restore index + [dim].
 
     is_train: Python bool or scalar bool tensor. access: the lookup's
-    FeatureAccess (FAAE tables, training only), else None.
+    FeatureAccess (FAAE tables, training only), else None. trained: bool
+    [unique keys], the keys whose rows this lookup's gradients update (a
+    weighted multi-hot lookup, see core/multi_hot.py), else None (all).
     """
     state = table.in_graph()
     default = tf.constant(table.default_value, tf.float32)
@@ -43,7 +45,8 @@ def build(table, keys, static_count, is_train, access=None):
         bound = static_count or keys.restore.shape.num_elements()
         training = tf.constant(True) if is_train is True else is_train
         rows = _train_rows(table, state, keys, bound, training, padded=static_count > 0,
-                           access=access, default=default, switchable=is_train is not True)
+                           access=access, default=default, switchable=is_train is not True,
+                           trained=trained)
         if is_train is not True:
             read = asc_ops.read(state.handle, state.variable, keys.unique,
                                 tf.logical_not(training), default)
@@ -51,7 +54,8 @@ def build(table, keys, static_count, is_train, access=None):
     return tf.gather(rows, keys.restore)
 
 
-def _train_rows(table, state, keys, bound, training, padded, access, default, switchable):
+def _train_rows(table, state, keys, bound, training, padded, access, default, switchable,
+                trained):
     unique, n_valid = keys.unique, keys.n_valid
     # Training lookups of one table run in construction order, so a key that
     # an earlier lookup of the step inserts takes that lookup's initial row.
@@ -68,6 +72,8 @@ def _train_rows(table, state, keys, bound, training, padded, access, default, sw
     state.last_train_read = rows
     # Keys without a row (slot -1: not admitted, or not training) take no update.
     admitted = slots >= 0 if access is not None or switchable else None
+    if trained is not None:
+        admitted = trained if admitted is None else tf.logical_and(admitted, trained)
     graph_records.add(
         LOOKUP_RECORDS, LookupRecord(table=table, keys=unique, rows=rows, slots=slots,
                                      n_valid=n_valid if padded else None, admitted=admitted,

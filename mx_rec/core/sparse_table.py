@@ -39,9 +39,10 @@ class LookupRecord:
     slots: int64 [unique], the rows' device slots (-1: no row).
     n_valid: the first n_valid entries are real (the rest is static-shape
       padding); None for unpadded lookups.
-    admitted: bool [unique], the keys that hold a row (slot >= 0), when some
-      may not (feature admission, or is_train given as a tensor); None when
-      every key does.
+    admitted: bool [unique], the keys whose rows take an update, when some
+      may not: keys without a row (slot -1: feature admission, or is_train
+      given as a tensor) and keys that a weighted multi-hot lookup counts as
+      absent (core/multi_hot.py); None when every key does.
     fill_index: int64 positions of the keys whose initial row this lookup
       drew (new keys).
     """

@@ -19,10 +19,15 @@ fails with a message saying what happened: a script that fetches their
 outputs directly fails loudly instead of reading a second, out-of-step copy
 of the data. (Tensors computed from the batch before the modification, even
 tf.identity(batch["label"]), are rerouted like every other consumer.)
+
+Multi-hot ids (a SparseTensor or RaggedTensor component) reach the step as
+one variant output of get_next, decoded by a DeserializeSparse or
+RaggedTensorFromVariant op; their lookup reads the decoded values. The keyed
+dataset decodes the component the same way before its key work.
 """
 
 import dataclasses
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional
 
 import tensorflow as tf
 
@@ -38,17 +43,27 @@ _ONE_SHOT = "OneShotIterator"
 _N_KEYS = len(dataclasses.fields(KeyBatch))
 _FALLBACK = ("or use FeatureSpec mode: dataset.map(get_asc_insert_func(specs)) and "
              "sparse_lookup(table, spec, batch=batch)")
+# Ops decoding a multi-hot component -> the index of their values output.
+_MULTI_HOT_VALUES = {"DeserializeSparse": 1, "RaggedTensorFromVariant": -1}
+
+# A function from a get_next output (in the dataset's element form) to the
+# 1-D ids whose keys a lookup reads; None: the output is the ids.
+Decoder = Optional[Callable[[tf.Tensor], tf.Tensor]]
 
 
 def iterator_output(ids, lookup_name):
-    """The get_next output `ids` is (looking through Identity-like ops).
+    """(get_next output, Decoder) the ids come from (looking through
+    Identity-like ops, and the decoding of multi-hot ids' values).
 
     Raises ValueError, naming the lookup, when the ids are computed from
     something else or the iterator is of a kind that cannot be replaced.
     """
-    tensor = ids
-    while tensor.op.type in _PASS_THROUGH:
-        tensor = tensor.op.inputs[tensor.value_index if tensor.op.type == "IdentityN" else 0]
+    tensor, decoder = _through_identities(ids), None
+    values_index = _MULTI_HOT_VALUES.get(tensor.op.type)
+    if values_index is not None and \
+            tensor.value_index == values_index % len(tensor.op.outputs):
+        decoder = _values_decoder(tensor.op)
+        tensor = _through_identities(tensor.op.inputs[0])
     if tensor.op.type not in _GET_NEXT:
         raise ValueError(
             f"lookup '{lookup_name}': modify_graph=True needs ids read straight from a tf.data "
@@ -63,7 +78,25 @@ def iterator_output(ids, lookup_name):
             "make_initializable_iterator, make_one_shot_iterator and Estimator input_fns. "
             f"Use one of those {_FALLBACK}")
     _check_replaceable(resource, lookup_name)
+    return tensor, decoder
+
+
+def _through_identities(tensor):
+    while tensor.op.type in _PASS_THROUGH:
+        tensor = tensor.op.inputs[tensor.value_index if tensor.op.type == "IdentityN" else 0]
     return tensor
+
+
+def _values_decoder(op):
+    """The Decoder repeating multi-hot decoding op `op` (its attributes)."""
+    if op.type == "DeserializeSparse":
+        dtype = op.get_attr("dtype")
+        return lambda variant: tf.raw_ops.DeserializeSparse(serialized_sparse=variant,
+                                                            dtype=dtype).sparse_values
+    attrs = {name: op.get_attr(name) for name in
+             ("input_ragged_rank", "output_ragged_rank", "Tvalues", "Tsplits")}
+    return lambda variant: tf.raw_ops.RaggedTensorFromVariant(
+        encoded_ragged=variant, **attrs).output_dense_values
 
 
 def _check_replaceable(resource, lookup_name):
@@ -92,7 +125,7 @@ class KeyedIterator:
     get_next maps each old get_next op to its replacement, whose first
     n_flat outputs stand for the old op's and whose further outputs are
     one KeyBatch (unique, restore, counts, n_valid) per entry of components,
-    computed from that flat component.
+    computed from that flat component (decoded, for multi-hot ids).
     """
 
     get_next: Dict[tf.Operation, tf.Operation]
@@ -108,7 +141,8 @@ class KeyedIterator:
 
 def replace(resource, components, prefetch):
     """Replaces iterator op `resource` by one that also yields the KeyBatch of
-    each flat component index in `components`; returns a KeyedIterator.
+    each flat component in `components` ({index: Decoder}, in order); returns
+    a KeyedIterator.
 
     Every consumer of the old get_next outputs reads the new ones afterwards.
     Call under the graph's as_default().
@@ -176,8 +210,9 @@ def _keyed_dataset(variant, spec, components, prefetch):
     @tf.autograph.experimental.do_not_convert
     def add_keys(*flat):
         keys = []
-        for index in components:
-            keys += dedup_keys(flat[index]).tensors()
+        for index, decoder in components.items():
+            ids = flat[index] if decoder is None else decoder(flat[index])
+            keys += dedup_keys(ids).tensors()
         return flat + tuple(keys)
 
     dataset = tf_internals.variant_dataset(variant, spec)

@@ -7,7 +7,8 @@ built, modify_graph_and_start_emb_cache() (or GraphModifierHook, for
 Estimator and MonitoredTrainingSession) moves that work into tf.data, where
 it runs ahead of the step like FeatureSpec mode:
 
-  1. each pending lookup's ids are traced back to the iterator feeding them;
+  1. each pending lookup's ids (multi-hot ids: their values) are traced back
+     to the iterator feeding them;
   2. each such iterator is replaced by one over the same dataset mapped to
      append the KeyBatch of every component a lookup reads (iterators.py);
      several lookups of one batch share that map;
@@ -61,18 +62,20 @@ def modify_graph_and_start_emb_cache(graph=None, prefetch=2):
                            "before creating the (Monitored)Session, or pass GraphModifierHook() "
                            "to MonitoredTrainingSession / Estimator hooks")
     # Every lookup is checked before anything changes.
-    sources = [(lookup, iterators.iterator_output(lookup.ids, lookup.name)) for lookup in lookups]
+    sources = [(lookup, *iterators.iterator_output(lookup.ids, lookup.name))
+               for lookup in lookups]
     by_iterator = collections.defaultdict(list)
-    for lookup, output in sources:
-        by_iterator[output.op.inputs[0].op].append((lookup, output))
+    for lookup, output, decoder in sources:
+        by_iterator[output.op.inputs[0].op].append((lookup, output, decoder))
     replaced = {}
     with graph.as_default(), graph.control_dependencies(None), \
             tf.compat.v1.name_scope("mx_rec_modify_graph"):
         for resource, entries in by_iterator.items():
             with tf.device(resource.device):
-                components = sorted({output.value_index for _, output in entries})
+                components = dict(sorted({output.value_index: decoder
+                                          for _, output, decoder in entries}.items()))
                 keyed = iterators.replace(resource, components, prefetch)
-            for lookup, output in entries:
+            for lookup, output, _ in entries:
                 new_keys = keyed.keys(output)
                 for old, new in zip(lookup.keys.tensors(), new_keys.tensors()):
                     surgery.reroute(old, new)

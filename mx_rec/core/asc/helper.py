@@ -12,6 +12,7 @@ the step, in order. Pass the batch to sparse_lookup(table, spec, batch=batch).
 
 import tensorflow as tf
 
+from mx_rec.core import multi_hot
 from mx_rec.core.asc import admission
 from mx_rec.core.asc.feature_spec import FeatureSpec
 from mx_rec.core.asc.key_batch import PIPELINE_PREFIX, dedup_keys, feature_entries
@@ -60,7 +61,8 @@ def get_asc_insert_func(tgt_key_specs, is_training=True):
             if ids.dtype not in (tf.int32, tf.int64):
                 raise TypeError(f"feature '{spec.name}': ids must be int32 or int64, "
                                 f"got {ids.dtype.name}")
-            out.update(feature_entries(spec.name, dedup_keys(ids)))
+            keys = dedup_keys(multi_hot.key_values(ids, spec.name))
+            out.update(feature_entries(spec.name, keys))
         return (out,) + rest if rest else out
 
     return insert

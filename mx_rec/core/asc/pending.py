@@ -25,7 +25,7 @@ _GRAPHS = weakref.WeakKeyDictionary()
 
 @dataclasses.dataclass
 class PendingLookup:
-    ids: tf.Tensor       # the ids tensor the user passed (an iterator output)
+    ids: tf.Tensor       # the ids the user passed (an iterator output), or their values
     keys: KeyBatch       # in-step stand-in computed from ids; the dataset's after modification
     name: str            # the lookup's name scope, for messages
     modified: bool = False
