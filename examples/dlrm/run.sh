@@ -33,23 +33,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 PY="${PYTHON:-python3}"
 
-die() { echo "error: $1" >&2; exit "${2:-2}"; }
-flag01() {  # flag01 NAME DEFAULT -> prints 0 or 1, or exits on other values
-  local v="${!1:-$2}"
-  case "$v" in 0|1) echo "$v" ;; *) die "$1 must be 0 or 1, got '$v'" ;; esac
-}
-
-USE_DYNAMIC=$(flag01 USE_DYNAMIC 1)
-USE_DYNAMIC_EXPANSION=$(flag01 USE_DYNAMIC_EXPANSION 0)
-USE_MULTI_LOOKUP=$(flag01 USE_MULTI_LOOKUP 0)
-USE_FAAE=$(flag01 USE_FAAE 0)
-USE_MODIFY_GRAPH=$(flag01 USE_MODIFY_GRAPH 0)
-CACHE_MODE="${CACHE_MODE:-HBM}"
-
-case "$CACHE_MODE" in
-  HBM|DDR|SSD) ;;
-  *) die "CACHE_MODE must be HBM, DDR or SSD, got '$CACHE_MODE'" ;;
-esac
+# shellcheck source=../common/run_args.sh
+source "$HERE/../common/run_args.sh"
+read_switches
 KEY_MODE=feature_spec
 [ "$USE_MODIFY_GRAPH" = 0 ] || KEY_MODE=modify_graph
 

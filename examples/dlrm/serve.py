@@ -18,6 +18,7 @@ import tensorflow as tf  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.join(HERE, "..", "common"))  # modules shared by the examples
 
 import criteo  # noqa: E402
 from metrics import log_loss, roc_auc  # noqa: E402

@@ -23,6 +23,7 @@ tf.compat.v1.disable_eager_execution()
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.join(HERE, "..", "common"))  # modules shared by the examples
 
 import criteo  # noqa: E402
 from metrics import log_loss, roc_auc  # noqa: E402
