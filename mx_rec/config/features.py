@@ -134,6 +134,8 @@ def _check_feature(config, feature, path):
                              "(IdFeature, TagFeature)")
     else:
         problems.check(_check_lookup, config, feature, path)
+        if feature.HasField("normalizer"):
+            problems.add(f"{path}.normalizer", "is only used by RawFeature")
     if feature.feature_type != Feature.TagFeature:
         for field in ("separator", "combiner"):
             if feature.HasField(field):
@@ -197,10 +199,18 @@ def _check_lookup(config, feature, path):
     if feature.HasField("string_to_key") and \
             data.input_types(config).get(feature.input_name) != DatasetConfig.STRING:
         problems.add(f"{path}.string_to_key", "is only used with a STRING input field")
-    if not config.model_config.embedding.use_dynamic and \
-            not 1 <= feature.send_count <= MAX_SEND_COUNT:
+    embedding = config.model_config.embedding
+    if not embedding.use_dynamic and not 1 <= feature.send_count <= MAX_SEND_COUNT:
         problems.add(f"{path}.send_count", "is required with embedding.use_dynamic false "
                      f"(static shapes): unique ids per batch, in [1, {MAX_SEND_COUNT}]")
+    table = tables(config).get(table_name(feature), (None,))[0]
+    if not embedding.use_dynamic and table is not None and \
+            feature.send_count > table.device_vocabulary_size and \
+            not (embedding.use_dynamic_expansion and table.cache_mode == TableConfig.HBM):
+        problems.add(f"{path}.send_count", f"{feature.send_count} is more than table "
+                     f"{table_name(feature)!r}'s {table.device_vocabulary_size} device rows, "
+                     "which must hold one batch's unique ids (unless an HBM table grows: "
+                     "embedding.use_dynamic_expansion)")
     problems.raise_if_any()
 
 

@@ -212,6 +212,9 @@ def build_losses(losses, labels, predictions, *, sample_weight=None, num_class=N
     """The weighted sum of several losses on the same labels and predictions.
 
     losses: a non-empty sequence of Loss.
+    predictions: what every loss reads (see build_loss), or a function
+      loss_type -> that loss's predictions, for losses that read different
+      ones (CROSS_ENTROPY_LOSS probabilities beside CLASSIFICATION logits).
     sample_weight, num_class, embed_normed: as in build_loss, handed to each
       loss that reads them.
     session_ids: None or a mapping {column name: [batch] tensor}; a
@@ -229,8 +232,8 @@ def build_losses(losses, labels, predictions, *, sample_weight=None, num_class=N
                   "embed_normed": embed_normed,
                   "session_ids": _named_session_ids(loss.loss_param, session_ids)}
         inputs = {name: value for name, value in shared.items() if name in spec.inputs}
-        value = build_loss(loss.loss_type, labels, predictions, loss_param=loss.loss_param,
-                           **inputs)
+        read = predictions(loss.loss_type) if callable(predictions) else predictions
+        value = build_loss(loss.loss_type, labels, read, loss_param=loss.loss_param, **inputs)
         name = loss.loss_type.lower()
         repeats[name] += 1
         if repeats[name] > 1:

@@ -13,10 +13,11 @@ from run to run. Here one gated backward pass feeds both updates.
 import tensorflow as tf
 
 from mx_rec.optimizers.base import HashOptimizer, commit, warn_unupdated
+from mx_rec.util.validation import check_positive
 
 
 def minimize(loss, dense_optimizer, hash_optimizer, global_step=None, var_list=None,
-             name=None):
+             name=None, clip_norm=None):
     """Returns one train op updating dense variables and touched table rows.
 
     Gradients are gated like TF's default GATE_OP: an op's gradients are all
@@ -32,6 +33,10 @@ def minimize(loss, dense_optimizer, hash_optimizer, global_step=None, var_list=N
       var_list: dense variables (default: TRAINABLE_VARIABLES; table variables
         are never among them).
       name: name of the returned op.
+      clip_norm: None, or a number > 0: scale all gradients, the dense
+        variables' and the table rows' together, by clip_norm / max(their
+        global norm, clip_norm) (tf.clip_by_global_norm). A table row's
+        gradient counts once, after its duplicates in the batch are summed.
     """
     if not isinstance(hash_optimizer, HashOptimizer):
         raise TypeError("hash_optimizer must be an mx_rec hash optimizer (mx_rec.optimizers."
@@ -46,6 +51,8 @@ def minimize(loss, dense_optimizer, hash_optimizer, global_step=None, var_list=N
     grads = tf.gradients(loss, dense_vars + [r.rows for r in records], gate_gradients=True)
     dense_pairs = [(g, v) for g, v in zip(grads[:len(dense_vars)], dense_vars) if g is not None]
     sparse_pairs = hash_optimizer.gradient_pairs(records, grads[len(dense_vars):])
+    if clip_norm is not None:
+        dense_pairs, sparse_pairs = _clip(dense_pairs, sparse_pairs, clip_norm)
     warn_unupdated(loss, records)
     # No update before the loss value exists: a step whose loss fails (a feed
     # only the loss value needs, say) changes nothing.
@@ -57,3 +64,14 @@ def minimize(loss, dense_optimizer, hash_optimizer, global_step=None, var_list=N
         elif global_step is not None:
             updates.append(tf.compat.v1.assign_add(global_step, 1))
         return commit(tables, after=updates)
+
+
+def _clip(dense_pairs, sparse_pairs, clip_norm):
+    """Both lists of (grad, variable) with their gradients clipped by one global norm."""
+    check_positive("clip_norm", clip_norm)
+    pairs = dense_pairs + sparse_pairs
+    if not pairs:
+        return dense_pairs, sparse_pairs
+    clipped, _ = tf.clip_by_global_norm([g for g, _ in pairs], clip_norm)
+    pairs = [(g, v) for g, (_, v) in zip(clipped, pairs)]
+    return pairs[:len(dense_pairs)], pairs[len(dense_pairs):]
