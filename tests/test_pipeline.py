@@ -258,3 +258,15 @@ def test_losses_may_read_different_predictions():
     assert values["classification"] == pytest.approx(values["cross_entropy_loss"], rel=1e-5)
 
 
+
+
+def test_serving_inputs_are_the_fields_the_model_reads(tmp_path):
+    from mx_rec.pipeline.fields import serving_features
+    features = serving_features(pipeline_data.load(tmp_path))
+    assert {name: spec.dtype for name, spec in features.items()} == {
+        "x1": tf.float32, "x2": tf.float32, "user": tf.string, "item": tf.string,
+        "tags": tf.string}
+    config = pipeline_data.load(tmp_path, {"export_config.multi_value_fields.input_name":
+                                           ["tags"]})
+    with pytest.raises(ConfigError, match="export_config.multi_value_fields: is not supported"):
+        serving_features(config)

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 import pipeline_data
+from mx_rec.checkpoint import manifest
 from mx_rec.pipeline.commands.train_eval import train_and_evaluate
 from mx_rec.pipeline.estimator import build_estimator, init_mx_rec
 from mx_rec.pipeline.inputs import input_fn
@@ -182,3 +183,16 @@ def test_mmoe_on_tfrecord(tmp_path):
     metrics = train_and_evaluate(config)
     for name in ("auc_clicks", "auc_parity", "logloss_clicks", "logloss_parity"):
         assert 0 <= metrics[name] < 10, name
+
+
+def test_incremental_checkpoints(tmp_path):
+    config = pipeline_data.load(tmp_path, {"train_config.is_incremental_checkpoint": True,
+                                           "train_config.save_checkpoints_steps": 5,
+                                           "train_config.num_steps": 10})
+    train(config, 10)
+    kinds = []
+    for step in (0, 5, 10):
+        prefix = f"{config.model_dir}/model.ckpt-{step}"
+        directory = manifest.table_dir(prefix, manifest.table_entries(prefix)["user"])
+        kinds.append(manifest.read_manifest(directory)["kind"])
+    assert kinds == ["full", "delta", "delta"]

@@ -3,6 +3,7 @@ the serving inputs of an export."""
 
 import tensorflow as tf
 
+from mx_rec.config.errors import ConfigError
 from mx_rec.config.features import LOOKED_UP, feature_name
 from mx_rec.config.protos.dataset_pb2 import DatasetConfig
 
@@ -51,7 +52,13 @@ def model_fields(config):
 def serving_features(config):
     """{input_name: tf.TensorSpec of one row} of the export's inputs: one
     value per row of every field the model reads, in its column type (id
-    fields raw, e.g. strings: the model turns them into keys)."""
+    fields raw, e.g. strings: the model turns them into keys). A TagFeature
+    is served as its training input is, one string of ids joined by its
+    separator."""
+    if config.export_config.multi_value_fields.input_name:
+        raise ConfigError.at("export_config.multi_value_fields", (
+            "is not supported: a TagFeature's serving input is one string of ids joined by "
+            "the feature's separator, as in training; remove multi_value_fields"))
     return {field.input_name: tf.TensorSpec([], dtype(field)) for field in model_fields(config)}
 
 
