@@ -196,3 +196,25 @@ def test_incremental_checkpoints(tmp_path):
         directory = manifest.table_dir(prefix, manifest.table_entries(prefix)["user"])
         kinds.append(manifest.read_manifest(directory)["kind"])
     assert kinds == ["full", "delta", "delta"]
+
+
+def test_online_metrics_and_profiling(tmp_path):
+    config = pipeline_data.load(tmp_path, {"eval_config.eval_online": True,
+                                           "train_config.is_profiling": True,
+                                           "train_config.log_step_count_steps": 2,
+                                           "train_config.save_summary_steps": 1})
+    estimator = train(config, 4)
+    assert len(summaries(estimator.model_dir)["online/auc"]) == 4
+    assert tf.io.gfile.glob(f"{config.model_dir}/timeline-*.json")
+
+
+def test_dssm_with_negative_mining(tmp_path):
+    config = pipeline_data.load(tmp_path, {
+        "model_config.dssm": {
+            "user_tower": {"feature_names": ["user", "x1"], "dnn": {"hidden_units": [8]}},
+            "item_tower": {"feature_names": ["item", "tags", "x2"], "dnn": {"hidden_units": [8]}}},
+        "model_config.loss_type": None,
+        "model_config.losses": [{"loss_type": "SOFTMAX_CROSS_ENTROPY_WITH_NEGATIVE_MINING",
+                                 "softmax_loss": {"num_negative_samples": 4}}],
+        "train_config.num_steps": 5})
+    assert math.isfinite(train_and_evaluate(config)["loss"])

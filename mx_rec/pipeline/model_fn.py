@@ -6,7 +6,9 @@ the model, each task's predictions. PREDICT returns the predictions (an
 export's outputs; predict's reserved columns too); EVAL the loss and
 eval_config's metrics; TRAIN the train op, with summaries of the loss terms,
 learning rates and every table's tier counters (mx_rec/<table>/<counter>),
-the progress line, and eviction (features with an eviction_threshold).
+the metrics over the training batches with eval_config.eval_online, the
+progress line, eviction (features with an eviction_threshold) and, with
+train_config.is_profiling, TF's ProfilerHook (timelines in model_dir).
 """
 
 import tensorflow as tf
@@ -52,14 +54,30 @@ def make_model_fn(config):
             tf.compat.v1.summary.scalar(name, term)
         tier_stats.add_summaries(list(tables.values()))
         train = config.train_config
+        train_op = training.train_op(train, loss, tf.compat.v1.train.get_global_step())
+        if config.eval_config.eval_online:
+            train_op = _online_metrics(config, tasks, predictions, labels, features, train_op)
         hooks.append(ProgressHook(loss, train.log_step_count_steps, config.data_config.batch_size,
                                   train.num_steps or None))
         hooks.extend(_evict_hooks(config))
-        return tf.estimator.EstimatorSpec(
-            mode, loss=loss, training_hooks=hooks,
-            train_op=training.train_op(train, loss, tf.compat.v1.train.get_global_step()))
+        if train.is_profiling:
+            hooks.append(tf.compat.v1.train.ProfilerHook(save_steps=train.log_step_count_steps,
+                                                         output_dir=config.model_dir))
+        return tf.estimator.EstimatorSpec(mode, loss=loss, training_hooks=hooks,
+                                          train_op=train_op)
 
     return model_fn
+
+
+def _online_metrics(config, tasks, predictions, labels, features, train_op):
+    """eval_online: train_op also updates eval_config's metrics over every
+    training batch so far, summarised as online/<metric> (GAUC keeps every
+    training sample until the run ends)."""
+    with tf.compat.v1.name_scope("online_metrics"):
+        online = metrics.eval_metric_ops(config, tasks, predictions, labels, features)
+    for name, (value, _) in online.items():
+        tf.compat.v1.summary.scalar(f"online/{name}", value)
+    return tf.group(train_op, *[update for _, update in online.values()])
 
 
 def _evict_hooks(config):
