@@ -2,6 +2,7 @@
 fine-tune var maps, dense AdamW and gradient clipping, command checks."""
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -270,3 +271,25 @@ def test_serving_inputs_are_the_fields_the_model_reads(tmp_path):
                                            ["tags"]})
     with pytest.raises(ConfigError, match="export_config.multi_value_fields: is not supported"):
         serving_features(config)
+
+
+def test_run_config_and_warm_start_settings(tmp_path):
+    from mx_rec.pipeline.estimator import run_config, warm_start_settings
+    config = pipeline_data.load(tmp_path, {"train_config.save_checkpoints_secs": 30,
+                                           "train_config.save_checkpoints_steps": None,
+                                           "train_config.keep_checkpoint_max": 2})
+    run = run_config(config)
+    assert (run.save_checkpoints_secs, run.save_checkpoints_steps, run.keep_checkpoint_max,
+            run.log_step_count_steps) == (30, None, 2, None)
+    train = config.train_config
+    train.fine_tune_checkpoint = "ckpt"
+    assert warm_start_settings(train).vars_to_warm_start == ".*"
+    var_map = tmp_path / "map.txt"
+    var_map.write_text("a/kernel\told/kernel\nuser\tuser\n")
+    train.fine_tune_ckpt_var_map = str(var_map)
+    settings = warm_start_settings(train)
+    assert settings.var_name_to_prev_var_name == {"a/kernel": "old/kernel", "user": "user"}
+    assert [bool(re.match(p, "a/kernel:0")) for p in settings.vars_to_warm_start] \
+        == [True, False]
+    assert not any(re.match(p, "a/kernel/Adam:0")
+                   for p in settings.vars_to_warm_start)
