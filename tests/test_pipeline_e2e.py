@@ -177,7 +177,8 @@ def test_export_evaluate_predict_commands(dlrm_criteo, tmp_path):
     assert os.path.exists(os.path.join(out.strip(), "DONE"))
     out, _ = command("evaluate", *config, "--eval_input_path",
                      "data/criteo/paddlerec_dnn_sample_test.txt")
-    metrics = json.load(open(os.path.join(model_dir, "eval_result.txt")))
+    with open(os.path.join(model_dir, "eval_result.txt")) as f:
+        metrics = json.load(f)
     assert metrics["global_step"] == 40 and f"auc: {metrics['auc']}" in out
     output = tmp_path / "predictions.tsv"
     command("predict", *config, "--input_path", "data/criteo/paddlerec_dnn_sample_test.txt",
