@@ -24,10 +24,11 @@ fi
 # it needs numpy < 2 and protobuf < 5. faiss-cpu (mx_rec.tools.build_index)
 # 1.15.1 works with numpy 1.26. grpcio-tools 1.62.3 is the last release whose
 # protoc (25.x, compiling the pipeline config's .proto files) matches
-# protobuf 4.25; later ones require protobuf 5.
+# protobuf 4.25; later ones require protobuf 5. matplotlib 3.9 (the examples'
+# curves.png) still supports numpy 1.x.
 $PY -m pip install -q --disable-pip-version-check \
   "tensorflow-cpu==2.15.1" "numpy<2" "pybind11>=2.10" "pytest>=7" "cmake>=3.18" "setuptools>=61" wheel \
-  "faiss-cpu==1.15.1" "grpcio-tools==1.62.3"
+  "faiss-cpu==1.15.1" "grpcio-tools==1.62.3" "matplotlib==3.9.4"
 
 # Build libasc, _libasc and the op library into mx_rec/libasc/, generate
 # mx_rec/config/protos/*_pb2.py, and install the package in editable mode.
