@@ -21,6 +21,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.join(HERE, "..", "common"))  # modules shared by the examples
 
 import criteo  # noqa: E402
+import sample  # noqa: E402
 from metrics import log_loss, roc_auc  # noqa: E402
 
 
@@ -45,7 +46,7 @@ def main():
     p.add_argument("--batch-size", type=int, default=512)
     args = p.parse_args()
     path = newest_export(args.export_dir)
-    _, rows, _ = criteo.split_train_eval(args.data, args.eval_rows, args.eval_data)
+    _, rows, _ = sample.split_train_eval(args.data, args.eval_rows, args.eval_data)
     predict = tf.saved_model.load(path).signatures["serving_default"]
     inputs = criteo.serving_inputs(rows)
     n = rows["label"].shape[0]

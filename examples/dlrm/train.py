@@ -1,14 +1,22 @@
 """Train DLRM on Criteo-format data with mx_rec embedding tables.
 
-Graph mode (tf.compat.v1) with a plain Session. Repeated rows of --data are
-dropped, the last --eval-rows distinct rows are held out (or --eval-data is
-used) and scored at the end ("eval AUC: ..."); the rest train the model.
+Graph mode (tf.compat.v1) with a plain Session. Two ways to read the data:
+
+* small files (default, sample.py): repeated rows of --data are dropped, the
+  last --eval-rows distinct rows are held out (or --eval-data is used) and
+  scored at the end ("eval AUC: ..."); the rest train the model, in memory.
+* big files, --stream 1 (stream.py): --data (Kaggle TSV or convert.py's
+  TFRecord) is streamed --epochs times through a --shuffle-buffer, then all
+  of --eval-data is scored. Nothing is held in memory.
 
     python train.py --data ../../data/criteo/criteo_kaggle_train_head10800.txt
+    python train.py --stream 1 --data train.tsv --eval-data eval.tsv \\
+        --batch-size 1024 --planted planted.json      # synthetic.py's output
 
 mx_rec must be importable (see ../../run.sh, which sets it up).
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -26,6 +34,7 @@ if HERE not in sys.path:
 sys.path.insert(1, os.path.join(HERE, "..", "common"))  # modules shared by the examples
 
 import criteo  # noqa: E402
+from inputs import make_inputs  # noqa: E402
 from metrics import log_loss, roc_auc  # noqa: E402
 from model import DLRM, loss_fn  # noqa: E402
 from rank_table import rank_count  # noqa: E402
@@ -50,18 +59,36 @@ def str2bool(v):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default=DEFAULT_DATA,
-                   help="raw Criteo file (label, I1..I13, C1..C26)")
-    p.add_argument("--steps", type=int, default=300)
+                   help="raw Criteo files (label, I1..I13, C1..C26), "
+                        "comma-separated; with --stream 1 also TFRecord "
+                        "(*.tfrecord, convert.py)")
+    p.add_argument("--stream", type=str2bool, default=False,
+                   help="1: stream --data and --eval-data from disk (big "
+                        "files); 0: read them into memory (small samples)")
+    p.add_argument("--epochs", type=int, default=1,
+                   help="--stream 1: passes over --data (0: without end)")
+    p.add_argument("--shuffle-buffer", type=int, default=100000,
+                   help="--stream 1: rows shuffled at once (0: file order)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="training steps (default 300; with --stream 1: "
+                        "until --epochs passes end, or at most this many)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--eval-batch-size", type=int, default=100)
     p.add_argument("--dim", type=int, default=16, help="embedding dim")
     p.add_argument("--lr", type=float, default=0.001,
-                   help="learning rate of both optimizers")
+                   help="learning rate of the dense optimizer (and of the "
+                        "sparse one without --sparse-lr)")
+    p.add_argument("--sparse-lr", type=float, default=None,
+                   help="learning rate of the tables' hash optimizer")
     p.add_argument("--sparse-optimizer", default="lazy_adam",
                    choices=SPARSE_OPTIMIZERS)
     p.add_argument("--eval-data", default=None,
-                   help="raw Criteo file to evaluate on; without it the "
-                        "last --eval-rows distinct rows of --data are held out")
+                   help="raw Criteo files to evaluate on; without it the "
+                        "last --eval-rows distinct rows of --data are held "
+                        "out (required with --stream 1)")
+    p.add_argument("--planted", default="",
+                   help="synthetic.py's planted.json: also print the planted "
+                        "model's own AUC on the eval rows and the gap")
     p.add_argument("--eval-rows", type=int, default=100,
                    help="distinct rows held out for eval (with --eval-data: "
                         "rows of it to use, 0 = all)")
@@ -127,10 +154,19 @@ def check_args(args):
         print("error: the rank table describes %d ranks; this example runs "
               "one process (rank 0) only" % ranks, file=sys.stderr)
         sys.exit(2)
-    if args.steps < (0 if args.restore else 1) or args.batch_size <= 0 or \
+    if args.steps is None:
+        args.steps = 0 if args.stream else 300
+    if args.steps < (0 if args.restore or args.stream else 1) or args.batch_size <= 0 or \
             args.eval_batch_size <= 0:
-        sys.exit("error: --steps (>= 0 with --restore) and batch sizes must "
+        sys.exit("error: --steps (>= 0 with --restore or --stream 1) and batch sizes must "
                  "be positive")
+    if args.stream:
+        if not args.eval_data:
+            sys.exit("error: --stream 1 needs --eval-data (no rows are held out of a stream)")
+        if args.epochs < 0 or args.shuffle_buffer < 0:
+            sys.exit("error: --epochs and --shuffle-buffer must be >= 0")
+    if args.sparse_lr is None:
+        args.sparse_lr = args.lr
     if args.export_dir and not args.model_dir:
         sys.exit("error: --export-dir exports a checkpoint: give --model-dir")
     if args.restore:
@@ -159,27 +195,19 @@ def main(argv=None):
 
     from mx_rec.util.initialize import init, terminate_config_initializer
 
-    train_np, eval_np, info = criteo.split_train_eval(
-        args.data, args.eval_rows, args.eval_data)
-    n_train = train_np["label"].shape[0]
-    n_eval = eval_np["label"].shape[0]
-    print("data: %s: %d rows, %d distinct" % (
-        os.path.normpath(args.data), info["rows"], info["distinct"]))
-    if args.eval_data:
-        print("eval data: %s (%d rows of it overlap --data: left out of "
-              "training)" % (os.path.normpath(args.eval_data),
-                             info["overlap_dropped"]))
-    print("  train rows %d (positives %.1f%%), eval rows %d "
-          "(positives %.1f%%)" % (
-              n_train, 100.0 * train_np["label"].mean(), n_eval,
-              100.0 * eval_np["label"].mean()))
-    print("config: steps %d, batch %d (%.2f epochs), dim %d, lr %g, "
+    try:
+        data = make_inputs(args)
+    except ValueError as e:
+        sys.exit("error: %s" % e)
+    except tf.errors.InvalidArgumentError as e:
+        sys.exit("error: %s" % criteo.input_error(e))
+    print("\n".join(data.lines))
+    print("config: steps %s, batch %d (%s), dim %d, lr %g, sparse lr %g, "
           "sparse optimizer %s, cache %s, dynamic shape %d, "
           "dynamic expansion %d, multi-lookup %d, device vocab %d/table, "
           "keys %s, FAAE %d" % (
-              args.steps, args.batch_size,
-              args.steps * args.batch_size / float(n_train), args.dim,
-              args.lr, args.sparse_optimizer, args.cache_mode,
+              args.steps or "all", args.batch_size, data.passes, args.dim,
+              args.lr, args.sparse_lr, args.sparse_optimizer, args.cache_mode,
               args.use_dynamic, args.use_dynamic_expansion,
               args.multi_lookup, args.device_vocab_size, args.key_mode,
               args.faae))
@@ -189,18 +217,20 @@ def main(argv=None):
     init(use_dynamic=args.use_dynamic,
          use_dynamic_expansion=args.use_dynamic_expansion)
     try:
-        _train_and_eval(args, train_np, eval_np)
+        _train_and_eval(args, data)
+    except tf.errors.InvalidArgumentError as e:
+        sys.exit("error: %s" % criteo.input_error(e))
     finally:
         terminate_config_initializer()
 
 
-def _train_and_eval(args, train_np, eval_np):
+def _train_and_eval(args, data):
     from mx_rec.core.asc.helper import get_asc_insert_func
     from mx_rec.core.asc.manager import start_asc_pipeline
     from mx_rec.core.feature_process import evict_op
     from mx_rec.optimizers import minimize
     from embeddings import create_tables, feature_specs, lookup_all
-    sparse_opt = make_sparse_optimizer(args.sparse_optimizer, args.lr)
+    sparse_opt = make_sparse_optimizer(args.sparse_optimizer, args.sparse_lr)
     host_rows = args.host_vocab_size if args.cache_mode in ("DDR", "SSD") else 0
     ssd_rows = args.ssd_vocab_size if args.cache_mode == "SSD" else 0
     tables = create_tables(args.dim, args.device_vocab_size,
@@ -220,10 +250,7 @@ def _train_and_eval(args, train_np, eval_np):
 
     # Training graph. The global step is the FAAE clock.
     global_step = tf.compat.v1.train.get_or_create_global_step()
-    train_ds = criteo.make_dataset(train_np, args.batch_size, shuffle=True,
-                                   repeat=True, seed=args.seed,
-                                   insert_func=inserter(True))
-    batch = tf.compat.v1.data.make_one_shot_iterator(train_ds).get_next()
+    batch = tf.compat.v1.data.make_one_shot_iterator(data.train(inserter(True))).get_next()
     embs = lookup_all(tables, batch, True, args.use_dynamic, args.batch_size,
                       args.key_mode, specs)
     loss = loss_fn(model.logits(batch["dense"], embs), batch["label"])
@@ -233,11 +260,7 @@ def _train_and_eval(args, train_np, eval_np):
     evict = evict_op() if args.faae else None
 
     # Eval graph: same variables, lookups that insert nothing.
-    eval_padded, n_eval = criteo.pad_to_multiple(eval_np,
-                                                 args.eval_batch_size)
-    eval_iter = tf.compat.v1.data.make_initializable_iterator(
-        criteo.make_dataset(eval_padded, args.eval_batch_size,
-                            insert_func=inserter(False)))
+    eval_iter = tf.compat.v1.data.make_initializable_iterator(data.eval(inserter(False)))
     e_batch = eval_iter.get_next()
     e_embs = lookup_all(tables, e_batch, False, args.use_dynamic,
                         args.eval_batch_size, args.key_mode, specs)
@@ -265,54 +288,12 @@ def _train_and_eval(args, train_np, eval_np):
             sess.run(tf.compat.v1.global_variables_initializer())
         sess.run(tf.compat.v1.local_variables_initializer())
 
-        t_start = time.time()
-        t_win, loss_win, n_win = t_start, 0.0, 0
-        evicted = 0
-        for step in range(1, args.steps + 1):
-            _, loss_v = sess.run([train_op, loss])
-            if not np.isfinite(loss_v):
-                sys.exit("error: loss is %r at step %d" % (loss_v, step))
-            if evict is not None and step % args.evict_step_interval == 0:
-                evicted += sess.run(evict)
-            loss_win += loss_v
-            n_win += 1
-            if step % args.log_every == 0 or step == args.steps:
-                now = time.time()
-                print("step %5d  loss %.4f  samples/s %8.1f" % (
-                    step, loss_win / n_win,
-                    n_win * args.batch_size / max(now - t_win, 1e-9)))
-                sys.stdout.flush()
-                t_win, loss_win, n_win = now, 0.0, 0
-                if step == args.log_every:
-                    t_warm = now  # end of the first window (graph warm-up)
-        t_end = time.time()
-        elapsed = t_end - t_start
-        if args.model_dir and args.steps:
+        steps, evicted = _train(args, sess, train_op, loss, evict)
+        if args.model_dir and steps:
             path = saver.save(sess, os.path.join(args.model_dir, "model.ckpt"),
                               global_step=global_step)
-            print("saved %s (%.1f s)" % (path, time.time() - t_end))
-        line = "trained %d steps (%d samples) in %.1f s: %.1f samples/s" % (
-            args.steps, args.steps * args.batch_size, elapsed,
-            args.steps * args.batch_size / max(elapsed, 1e-9))
-        if args.steps > args.log_every:
-            line += ", %.1f samples/s after step %d" % (
-                (args.steps - args.log_every) * args.batch_size
-                / max(t_end - t_warm, 1e-9), args.log_every)
-        print(line)
-
-        sess.run(eval_iter.initializer)
-        probs, labels = [], []
-        while True:
-            try:
-                p, l = sess.run([e_prob, e_label])
-            except tf.errors.OutOfRangeError:
-                break
-            probs.append(p)
-            labels.append(l)
-        probs = np.concatenate(probs)[:n_eval]
-        labels = np.concatenate(labels)[:n_eval]
-        print("eval rows %d  logloss %.4f" % (n_eval, log_loss(labels, probs)))
-        print("eval AUC: %.4f" % roc_auc(labels, probs))
+            print("saved %s" % path)
+        _evaluate(args, sess, eval_iter, e_prob, e_label, data.eval_count)
         # The tables' state belongs to this session: report before closing it.
         if args.faae:
             report_admission(tables, evicted, sess)
@@ -320,6 +301,79 @@ def _train_and_eval(args, train_np, eval_np):
             report_tiers(tables, sess)
     if args.export_dir:
         export(args, tables, specs)
+
+
+def _train(args, sess, train_op, loss, evict):
+    """Runs --steps training steps (--stream 1: until the data ends, at
+    most --steps if given), printing a line every --log-every steps.
+    Returns (steps run, keys evicted by FAAE)."""
+    t_start = time.time()
+    t_win, loss_win, n_win = t_start, 0.0, 0
+    t_warm = None
+    evicted = step = 0
+    while step < args.steps or (args.stream and not args.steps):
+        try:
+            _, loss_v = sess.run([train_op, loss])
+        except tf.errors.OutOfRangeError:
+            break
+        step += 1
+        if not np.isfinite(loss_v):
+            sys.exit("error: loss is %r at step %d" % (loss_v, step))
+        if evict is not None and step % args.evict_step_interval == 0:
+            evicted += sess.run(evict)
+        loss_win += loss_v
+        n_win += 1
+        if step % args.log_every == 0 or step == args.steps:
+            now = time.time()
+            print("step %5d  loss %.4f  samples/s %8.1f" % (
+                step, loss_win / n_win, n_win * args.batch_size / max(now - t_win, 1e-9)))
+            sys.stdout.flush()
+            t_win, loss_win, n_win = now, 0.0, 0
+            if step == args.log_every:
+                t_warm = now  # end of the first window (graph warm-up)
+    elapsed = time.time() - t_start
+    line = "trained %d steps (%d samples) in %.1f s: %.1f samples/s" % (
+        step, step * args.batch_size, elapsed, step * args.batch_size / max(elapsed, 1e-9))
+    if t_warm is not None and step > args.log_every:
+        line += ", %.1f samples/s after step %d" % (
+            (step - args.log_every) * args.batch_size
+            / max(t_start + elapsed - t_warm, 1e-9), args.log_every)
+    print(line)
+    return step, evicted
+
+
+def _evaluate(args, sess, eval_iter, e_prob, e_label, count):
+    """Scores the eval rows (the first `count` predictions; None: all) and
+    prints their log loss and AUC (and the planted model's, with --planted)."""
+    sess.run(eval_iter.initializer)
+    probs, labels = [], []
+    while True:
+        try:
+            p, l = sess.run([e_prob, e_label])
+        except tf.errors.OutOfRangeError:
+            break
+        probs.append(p)
+        labels.append(l)
+    probs = np.concatenate(probs)[:count]
+    labels = np.concatenate(labels)[:count]
+    auc = roc_auc(labels, probs)
+    print("eval rows %d  logloss %.4f" % (labels.shape[0], log_loss(labels, probs)))
+    print("eval AUC: %.4f" % auc)
+    if args.planted:
+        report_planted(args.planted, args.eval_data, labels.shape[0], auc)
+
+
+def report_planted(path, eval_data, rows, auc):
+    """Prints the planted model's AUC on the eval file (synthetic.py's
+    planted.json) and the trained model's gap to it."""
+    with open(path) as f:
+        planted = json.load(f)["files"]["eval"]
+    print("planted model's AUC on the eval rows: %.4f (%d rows of %s); trained - planted: "
+          "%+.4f" % (planted["planted_auc"], planted["rows"], planted["path"],
+                     auc - planted["planted_auc"]))
+    if planted["rows"] != rows:
+        print("warning: --planted describes %d eval rows, %s gave %d" % (
+            planted["rows"], eval_data, rows))
 
 
 def export(args, tables, specs):
