@@ -23,7 +23,8 @@
 #                            ~600 ids, so in DDR and SSD rows move every step.
 #   USE_FAAE=0               1: an id needs 2 occurrences before it gets a row;
 #                            ids unseen for 1000 steps are evicted every 1000
-#   USE_DYNAMIC_EXPANSION=0  1: the table starts at 64 device rows and grows
+#   USE_DYNAMIC_EXPANSION=0  1: in HBM mode the table starts at 64 device rows
+#                            and grows (with a host tier, the overflow goes there)
 #   USE_MULTI_LOOKUP=0       1: the table is looked up twice a step (person and
 #                            household columns)
 #   USE_MODIFY_GRAPH=0       0: FeatureSpec mode; 1: automatic graph modification
