@@ -21,7 +21,8 @@
 # SSD), USE_DYNAMIC_EXPANSION (0),
 # USE_MULTI_LOOKUP (0), USE_FAAE (0), USE_MODIFY_GRAPH (0: FeatureSpec mode,
 # 1: automatic graph modification), STEPS (300),
-# BATCH_SIZE (8). See examples/dlrm/run.sh; the argument and switch checks
+# BATCH_SIZE (8), SCALE (0; 1: 2M synthetic rows, see examples/dlrm/README.md
+# "At scale"). See examples/dlrm/run.sh; the argument and switch checks
 # are shared with the other examples (examples/common/run_args.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,5 +33,10 @@ source "$ROOT/examples/common/run_args.sh"
 read_switches   # before any (slow) build
 setup_run_args "$ROOT" "$ROOT/data/criteo/criteo_kaggle_train_head10800.txt" "$@"
 print_run_config
-echo "           STEPS=${STEPS:-300} BATCH_SIZE=${BATCH_SIZE:-8}"
+if [ "${SCALE:-0}" = 1 ]; then  # examples/dlrm/run.sh: the large synthetic configuration
+  echo "           SCALE=1: synthetic rows in ${SCALE_DIR:-${TMPDIR:-/tmp}/mx_rec_dlrm_scale} (not the data above):" \
+       "SCALE_ROWS=${SCALE_ROWS:-2000000} STEPS=${STEPS:-0 (one pass)} BATCH_SIZE=${BATCH_SIZE:-512}"
+else
+  echo "           STEPS=${STEPS:-300} BATCH_SIZE=${BATCH_SIZE:-8}"
+fi
 exec bash "$ROOT/examples/dlrm/run.sh"

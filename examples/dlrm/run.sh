@@ -26,6 +26,14 @@
 #   EXPORT_DIR               with MODEL_DIR: export the model for serving under
 #                            it, then score the eval rows with the export in
 #                            plain TensorFlow (serve.py, mx_rec unimportable)
+#   SCALE=0                  1: the large synthetic configuration instead of the
+#                            sample (README "At scale"): synthetic.py writes
+#                            SCALE_ROWS (2000000) + 200000 eval rows to SCALE_DIR
+#                            (default $TMPDIR/mx_rec_dlrm_scale, reused while its
+#                            row count matches), then one streamed pass, batch 512,
+#                            and the eval AUC next to the planted model's. Tiers
+#                            per table: HBM 524288 device rows; DDR 32768 device
+#                            over 524288 host; SSD 32768 device, 65536 host, 2^20 SSD.
 #
 # Extra arguments are passed to train.py (e.g. --lr 0.0005 --dim 8).
 set -euo pipefail
@@ -39,6 +47,15 @@ read_switches
 KEY_MODE=feature_spec
 [ "$USE_MODIFY_GRAPH" = 0 ] || KEY_MODE=modify_graph
 
+SCALE=$(flag01 SCALE 0)
+if [ "$SCALE" = 1 ]; then
+  BATCH_SIZE="${BATCH_SIZE:-512}"
+  case "$CACHE_MODE" in
+    HBM) [ "$USE_DYNAMIC_EXPANSION" = 1 ] || DEVICE_VOCAB_SIZE="${DEVICE_VOCAB_SIZE:-524288}" ;;
+    DDR) DEVICE_VOCAB_SIZE="${DEVICE_VOCAB_SIZE:-32768}" HOST_VOCAB_SIZE="${HOST_VOCAB_SIZE:-524288}" ;;
+    SSD) DEVICE_VOCAB_SIZE="${DEVICE_VOCAB_SIZE:-32768}" HOST_VOCAB_SIZE="${HOST_VOCAB_SIZE:-65536}" ;;
+  esac
+fi
 if [ "$CACHE_MODE" = DDR ] || [ "$CACHE_MODE" = SSD ]; then
   # Two batches' worth of device rows per table: rows must travel. In SSD
   # mode the host tier holds four batches, so rows reach SSD too.
@@ -58,9 +75,17 @@ data_args=(
   --eval-data "${EVAL_DATA:-$DATA_DIR/paddlerec_dnn_sample_train.txt,$DATA_DIR/paddlerec_dnn_sample_test.txt,$DATA_DIR/paddlerec_raw_sample_part-0.txt}"
   --eval-rows 0
 )
+if [ "$SCALE" = 1 ]; then
+  SCALE_DIR="${SCALE_DIR:-${TMPDIR:-/tmp}/mx_rec_dlrm_scale}"
+  SCALE_ROWS="${SCALE_ROWS:-2000000}"
+  grep -q "\"rows\": $SCALE_ROWS," "$SCALE_DIR/planted.json" 2>/dev/null \
+    || "$PY" "$HERE/synthetic.py" --out-dir "$SCALE_DIR" --rows "$SCALE_ROWS"
+  data_args=(--stream 1 --data "$SCALE_DIR/train.tsv" --eval-data "$SCALE_DIR/eval.tsv"
+             --planted "$SCALE_DIR/planted.json" --eval-batch-size 4096 --log-every 500)
+fi
 args=(
   "${data_args[@]}"
-  --steps "${STEPS:-300}"
+  --steps "${STEPS:-$([ "$SCALE" = 1 ] && echo 0 || echo 300)}"
   --batch-size "${BATCH_SIZE:-8}"
   --cache-mode "$CACHE_MODE"
   --use-dynamic "$USE_DYNAMIC"
